@@ -1,0 +1,76 @@
+// Command ferretdb runs FerretDB v1 as an embedded library.
+//
+// The upstream `go install` of FerretDB's own command panics at start because
+// build/version/version.txt is generated at release time and missing from the
+// module. The embeddable package skips that check, so this tiny launcher is
+// what Hookflow's dev stack runs as its MongoDB-protocol server.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
+	sqliteDir := flag.String("sqlite-dir", "", "directory holding the SQLite databases (sqlite handler)")
+	postgresURL := flag.String("postgresql-url", "", "PostgreSQL URL (postgresql handler); wins over -sqlite-dir")
+	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fail("bad -log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	config := &ferretdb.Config{Listener: ferretdb.ListenerConfig{TCP: *listen}, Logger: logger}
+	switch {
+	case *postgresURL != "":
+		config.Handler = "postgresql"
+		config.PostgreSQLURL = *postgresURL
+	case *sqliteDir != "":
+		dir, err := filepath.Abs(*sqliteDir)
+		if err != nil {
+			fail("bad -sqlite-dir: %v", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			fail("cannot create -sqlite-dir: %v", err)
+		}
+		config.Handler = "sqlite"
+		config.SQLiteURL = "file:" + dir + "/"
+	default:
+		fail("one of -sqlite-dir or -postgresql-url is required")
+	}
+
+	db, err := ferretdb.New(config)
+	if err != nil {
+		fail("%v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	done := make(chan error, 1)
+	go func() { done <- db.Run(ctx) }()
+
+	// The URI is only known once Run has bound the listener; callers wait for this line.
+	fmt.Printf("ferretdb ready %s\n", db.MongoDBURI())
+
+	if err := <-done; err != nil {
+		fail("%v", err)
+	}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ferretdb: "+format+"\n", args...)
+	os.Exit(1)
+}
