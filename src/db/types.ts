@@ -1,0 +1,84 @@
+import type { RetryPolicy } from '../../workflows/retry-schedule';
+import type { DeliveryStatus, EndpointStatus } from '../../workflows/delivery-types';
+
+/**
+ * Documents as stored in MongoDB. Ids are prefixed strings (`ep_…`, `msg_…`), never ObjectIds, so
+ * that they pass unchanged through GraphQL and Temporal payloads. Hot paths read by `_id`.
+ */
+export interface TenantDoc {
+  _id: string;
+  name: string;
+  createdAt: Date;
+}
+
+/** `_id` is the SHA-256 of the key, so authenticating a request is one `_id` lookup. */
+export interface ApiKeyDoc {
+  _id: string;
+  tenantId: string;
+  createdAt: Date;
+  revokedAt?: Date;
+}
+
+export interface EndpointDoc {
+  _id: string;
+  tenantId: string;
+  url: string;
+  eventTypes: string[];
+  description: string | null;
+  secret: string;
+  retryPolicy: RetryPolicy;
+  notifyEmails: string[];
+  notifyPhones: string[];
+  status: EndpointStatus;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface MessageDoc {
+  _id: string;
+  tenantId: string;
+  eventType: string;
+  payload: unknown;
+  occurredAt: Date;
+  createdAt: Date;
+  idempotencyKey: string | null;
+  /** The endpoints the message was routed to when it was accepted. */
+  endpointIds: string[];
+  workflowId: string;
+}
+
+/** `_id` is `${messageId}:${endpointId}`: one delivery per message and endpoint. */
+export interface DeliveryDoc {
+  _id: string;
+  tenantId: string;
+  messageId: string;
+  endpointId: string;
+  status: DeliveryStatus;
+  workflowId: string;
+  attemptCount: number;
+  lastAttemptAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A delivery as read by the API: stored, or PENDING when no attempt has been made yet. */
+export type DeliveryView = DeliveryDoc;
+
+/** `_id` is `${deliveryId}:${number}`, so recording the same attempt twice overwrites it. */
+export interface AttemptDoc {
+  _id: string;
+  tenantId: string;
+  messageId: string;
+  endpointId: string;
+  deliveryId: string;
+  number: number;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+  succeeded: boolean;
+}
+
+export const deliveryId = (messageId: string, endpointId: string) => `${messageId}:${endpointId}`;
+export const attemptId = (deliveryIdValue: string, number: number) => `${deliveryIdValue}:${number}`;

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { UserError, type ErrorCode } from './errors';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../workflows/retry-schedule';
+
+const EVENT_TYPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const SEVEN_DAYS_MS = 7 * 24 * 60 * 60_000;
+
+/** Parses with zod and turns the first problem into a UserError with the field's own code. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, codeFor: (field: string) => ErrorCode): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = issue.path.join('.');
+  throw new UserError(codeFor(String(issue.path[0] ?? '')), field ? `${field}: ${issue.message}` : issue.message, field);
+}
+
+export const eventTypeSchema = z
+  .string()
+  .max(128, 'event type must be at most 128 characters')
+  .regex(EVENT_TYPE, "event type must be dot-separated words of letters, digits, '_' or '-', e.g. order.created");
+
+export const endpointUrlSchema = z
+  .string()
+  .max(2048, 'URL must be at most 2048 characters')
+  .refine((raw) => URL.canParse(raw), 'must be an absolute URL, e.g. https://example.com/webhooks')
+  .refine((raw) => !URL.canParse(raw) || ['http:', 'https:'].includes(new URL(raw).protocol), 'must use http or https')
+  .refine((raw) => !URL.canParse(raw) || (new URL(raw).username === '' && new URL(raw).password === ''), 'must not contain a user name or password');
+
+const retryPolicySchema = z
+  .object({
+    retriesUntilFailure: z.number().int().min(0).max(100).nullish(),
+    maxRetries: z.number().int().min(0).max(100).nullish(),
+    initialIntervalMs: z.number().int().min(1).max(SEVEN_DAYS_MS).nullish(),
+    backoffCoefficient: z.number().min(1).max(10).nullish(),
+    maxIntervalMs: z.number().int().min(1).max(SEVEN_DAYS_MS).nullish(),
+    jitter: z.number().min(0).max(1).nullish(),
+  })
+  .nullish()
+  .transform((input): RetryPolicy => {
+    const merged = { ...DEFAULT_RETRY_POLICY };
+    for (const [key, value] of Object.entries(input ?? {})) {
+      if (value !== null && value !== undefined) (merged as Record<string, number>)[key] = value;
+    }
+    return merged;
+  })
+  .refine((p) => p.retriesUntilFailure <= p.maxRetries, 'retriesUntilFailure must not exceed maxRetries')
+  .refine((p) => p.initialIntervalMs <= p.maxIntervalMs, 'initialIntervalMs must not exceed maxIntervalMs');
+
+const createEndpointSchema = z.object({
+  url: endpointUrlSchema,
+  eventTypes: z.array(eventTypeSchema).max(100).nullish().transform((v) => [...new Set(v ?? [])]),
+  description: z.string().max(1000).nullish().transform((v) => v ?? null),
+  retryPolicy: retryPolicySchema,
+  notifyEmails: z.array(z.email('must be an email address')).max(20).nullish().transform((v) => v ?? []),
+  notifyPhones: z
+    .array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be a phone number in E.164 form, e.g. +33612345678'))
+    .max(20)
+    .nullish()
+    .transform((v) => v ?? []),
+});
+
+export type CreateEndpointFields = z.infer<typeof createEndpointSchema>;
+
+const endpointCodes: Record<string, ErrorCode> = {
+  url: 'INVALID_URL',
+  eventTypes: 'INVALID_EVENT_TYPE',
+  retryPolicy: 'INVALID_RETRY_POLICY',
+  notifyEmails: 'INVALID_CONTACT',
+  notifyPhones: 'INVALID_CONTACT',
+};
+
+export const parseCreateEndpoint = (input: unknown): CreateEndpointFields =>
+  parse(createEndpointSchema, input, (field) => endpointCodes[field] ?? 'INVALID_INPUT');
+
+export interface SendMessageFields {
+  eventType: string;
+  payload: Record<string, unknown>;
+  payloadBytes: number;
+  idempotencyKey: string | null;
+  occurredAt: Date | null;
+}
+
+export function parseSendMessage(
+  input: { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null },
+  maxPayloadBytes: number,
+): SendMessageFields {
+  const eventType = parse(eventTypeSchema, input.eventType, () => 'INVALID_EVENT_TYPE');
+  const { payload } = input;
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    const got = payload === null ? 'null' : Array.isArray(payload) ? 'an array' : `a ${typeof payload}`;
+    throw new UserError(
+      'INVALID_PAYLOAD',
+      `payload must be a JSON object, got ${got}${typeof payload === 'string' ? ' (send the object itself, not its JSON text)' : ''}`,
+      'payload',
+    );
+  }
+  const payloadBytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
+  if (payloadBytes > maxPayloadBytes) {
+    throw new UserError('PAYLOAD_TOO_LARGE', `payload is ${payloadBytes} bytes as JSON; the limit is ${maxPayloadBytes} bytes`, 'payload');
+  }
+  const idempotencyKey = input.idempotencyKey ?? null;
+  if (idempotencyKey !== null && (idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
+    throw new UserError('INVALID_INPUT', 'idempotencyKey must be 1 to 255 characters', 'idempotencyKey');
+  }
+  return { eventType, payload: payload as Record<string, unknown>, payloadBytes, idempotencyKey, occurredAt: input.occurredAt ?? null };
+}

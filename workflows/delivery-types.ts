@@ -1,0 +1,55 @@
+/** Plain-JSON types shared by the delivery workflow, its activities and the API. Pure. */
+import type { RetryPolicy } from './retry-schedule';
+
+export type EndpointStatus = 'ACTIVE' | 'FAILING' | 'DISABLED';
+export type DeliveryStatus = 'PENDING' | 'SUCCEEDED' | 'FAILING' | 'PARKED' | 'EXHAUSTED' | 'CANCELLED';
+
+export interface DeliverMessageInput {
+  tenantId: string;
+  messageId: string;
+  eventType: string;
+  endpointIds: string[];
+}
+
+export interface AttemptDeliveryInput {
+  messageId: string;
+  endpointId: string;
+  /** 0 for the first try. */
+  number: number;
+  workflowId: string;
+}
+
+/** Why an attempt was not acknowledged; `http_status` carries the code in `statusCode`. */
+export type FailureReason =
+  | 'http_status'
+  | 'timeout'
+  | 'connection_refused'
+  | 'connection_reset'
+  | 'dns'
+  | 'tls'
+  | 'protocol'
+  | 'network';
+
+export type AttemptOutcome =
+  | { kind: 'acknowledged'; statusCode: number }
+  | {
+      kind: 'failed';
+      reason: FailureReason;
+      statusCode: number | null;
+      error: string;
+      retryAfterMs?: number;
+      retryPolicy: RetryPolicy;
+    }
+  /** The endpoint was deleted or the message is gone (retention): nothing left to deliver. */
+  | { kind: 'gone'; why: string };
+
+export interface DeliveryResult {
+  endpointId: string;
+  status: DeliveryStatus;
+  attempts: number;
+}
+
+export interface DeliverMessageResult {
+  messageId: string;
+  deliveries: DeliveryResult[];
+}

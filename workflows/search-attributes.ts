@@ -1,0 +1,14 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Custom search attributes that make a delivery findable in the Temporal Web UI, e.g.
+ * `HookflowEndpointIds = "ep_…" AND HookflowStatus = "RETRYING"`. The dev server registers them at
+ * start and the worker adds any that a production namespace lacks.
+ */
+export const TENANT_ID = defineSearchAttributeKey('HookflowTenantId', SearchAttributeType.KEYWORD);
+export const EVENT_TYPE = defineSearchAttributeKey('HookflowEventType', SearchAttributeType.KEYWORD);
+export const ENDPOINT_IDS = defineSearchAttributeKey('HookflowEndpointIds', SearchAttributeType.KEYWORD_LIST);
+/** DELIVERING, RETRYING, SUCCEEDED, EXHAUSTED or CANCELLED. */
+export const DELIVERY_STATUS = defineSearchAttributeKey('HookflowStatus', SearchAttributeType.KEYWORD);
+
+export const ALL_SEARCH_ATTRIBUTES = [TENANT_ID, EVENT_TYPE, ENDPOINT_IDS, DELIVERY_STATUS];
