@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createSchema, createYoga, type Plugin } from 'graphql-yoga';
+import { createSchema, createYoga, maskError as maskErrorDefault } from 'graphql-yoga';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { projectRoot } from '../config';
@@ -20,24 +20,18 @@ export interface ApiOptions {
 const unauthenticated = (message: string) =>
   new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 
-/** Turns the domain's UserError into a GraphQL error whose `extensions.code` clients can switch on. */
-const userErrors: Plugin = {
-  onExecutionResult({ result, setResult }) {
-    if (!result || !('errors' in result) || !result.errors) return;
-    setResult({
-      ...result,
-      errors: result.errors.map((error) => {
-        const original = error.originalError;
-        if (!(original instanceof UserError)) return error;
-        return new GraphQLError(original.message, {
-          nodes: error.nodes,
-          path: error.path,
-          extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
-        });
-      }),
+/** The domain's UserError becomes a GraphQL error whose `extensions.code` clients can switch on; the rest is masked. */
+function maskError(error: unknown, message: string, isDev?: boolean): Error {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (original instanceof UserError) {
+    return new GraphQLError(original.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
     });
-  },
-};
+  }
+  return maskErrorDefault(error, message, isDev);
+}
 
 export function createApi({ services, log, graphiqlApiKey }: ApiOptions) {
   return createYoga<{}, ApiContext>({
@@ -47,7 +41,7 @@ export function createApi({ services, log, graphiqlApiKey }: ApiOptions) {
     graphiql: graphiqlApiKey
       ? { title: 'Hookflow', headers: JSON.stringify({ Authorization: `Bearer ${graphiqlApiKey}` }) }
       : { title: 'Hookflow' },
-    plugins: [userErrors],
+    maskedErrors: { maskError },
     logging: {
       debug: (...args) => log.debug(args),
       info: (...args) => log.info(args),

@@ -1,0 +1,52 @@
+import { createServer, type Server } from 'node:http';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { createApi } from './api/server';
+import type { Services } from './api/context';
+import type { Collections } from './db/mongo';
+import { createEndpointService } from './endpoints';
+import { createMessageService } from './messages';
+import { createTenantService } from './tenants';
+
+export function createServices(args: { db: Collections; temporal: Client; taskQueue: string; maxPayloadBytes: number }): Services {
+  const endpoints = createEndpointService(args.db);
+  return {
+    endpoints,
+    tenants: createTenantService(args.db),
+    messages: createMessageService({ ...args, endpoints }),
+  };
+}
+
+export interface RunningApi {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Serves the GraphQL API over HTTP; port 0 picks a free port (tests). */
+export async function startApiServer(args: {
+  services: Services;
+  log: Logger;
+  host: string;
+  port: number;
+  graphiqlApiKey?: string;
+}): Promise<RunningApi> {
+  const yoga = createApi(args);
+  const server = createServer(yoga);
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(args.port, args.host, resolve);
+  });
+  const address = server.address() as { port: number };
+  const host = args.host.includes(':') ? `[${args.host}]` : args.host;
+  return {
+    url: `http://${host}:${address.port}/graphql`,
+    server,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * `npm start`: the whole service on one machine. Temporal and MongoDB are the servers named by
+ * TEMPORAL_ADDRESS and MONGODB_URI, or, where those are unset, a Temporal dev server and FerretDB
+ * started here on files under HOOKFLOW_DATA_DIR.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { ensureFerretDb, ensureTemporalCli } from './dev/tools';
+import { startFerretDb, startTemporalDevServer, type ChildServer } from './dev/servers';
+import { killStaleChildren, writeChildPids } from './dev/pidfile';
+import { createTenantService } from './tenants';
+import {
+  bootstrapApiKey,
+  connectMongoPart,
+  createRootLogger,
+  loadConfigOrExit,
+  startApiPart,
+  startWorkerPart,
+  stopOnSignals,
+  type Part,
+} from './runtime';
+
+let shutdown: (reason: string, exitCode: number) => Promise<void> = async (_, code) => process.exit(code);
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const log = createRootLogger(config);
+  const dataDir = path.resolve(config.HOOKFLOW_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const parts: Part[] = [];
+  shutdown = stopOnSignals(log, parts);
+
+  killStaleChildren(dataDir, say);
+  const children: ChildServer[] = [];
+  const asPart = (child: ChildServer): Part => ({ name: child.name, stop: () => child.stop() });
+
+  let temporalAddress = config.TEMPORAL_ADDRESS;
+  let uiUrl = 'your Temporal Web UI';
+  if (!temporalAddress) {
+    const binary = await ensureTemporalCli(config.HOOKFLOW_CACHE_DIR, say);
+    say(`starting Temporal dev server on 127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT} (state in ${dataDir}/temporal)…`);
+    const server = await startTemporalDevServer({
+      binary,
+      port: config.HOOKFLOW_DEV_TEMPORAL_PORT,
+      uiPort: config.HOOKFLOW_DEV_TEMPORAL_UI_PORT,
+      dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
+    children.push(server);
+    parts.push(asPart(server));
+    temporalAddress = `127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT}`;
+    uiUrl = `http://127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_UI_PORT}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`;
+  }
+
+  let mongoUri = config.MONGODB_URI;
+  if (!mongoUri) {
+    const binary = await ensureFerretDb(config.HOOKFLOW_CACHE_DIR, say);
+    say(`starting FerretDB on 127.0.0.1:${config.HOOKFLOW_DEV_MONGODB_PORT} (state in ${dataDir}/ferretdb)…`);
+    const server = await startFerretDb({ binary, port: config.HOOKFLOW_DEV_MONGODB_PORT, sqliteDir: path.join(dataDir, 'ferretdb') });
+    children.push(server);
+    parts.push(asPart(server));
+    mongoUri = server.uri;
+  }
+  writeChildPids(dataDir, children);
+
+  const addresses = { temporalAddress, mongoUri };
+  const mongo = await connectMongoPart(config, mongoUri);
+  parts.push(mongo);
+  const { apiKey, source } = await bootstrapApiKey(config, createTenantService(mongo.collections), true);
+  parts.push(await startWorkerPart(config, log, addresses, mongo));
+  const embedded = !config.TEMPORAL_ADDRESS && !config.MONGODB_URI;
+  const api = await startApiPart(config, log, addresses, mongo, embedded && apiKey ? { graphiqlApiKey: apiKey } : {});
+  parts.push(api);
+
+  say('');
+  say(`Hookflow is running.`);
+  say(`  GraphQL API + GraphiQL: ${api.api.url}`);
+  say(`  Temporal Web UI:        ${uiUrl}`);
+  say(`  API key:                ${apiKey ?? '(not shown)'}  [${source}]`);
+  say(`  Send it as:             Authorization: Bearer <api key>`);
+  say(`Press Ctrl-C to stop.`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`hookflow failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  void shutdown('start-up failed', 1);
+});

@@ -1,0 +1,147 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { createServices, startApiServer, type RunningApi } from './app';
+import { ConfigError, loadConfig, type Config } from './config';
+import { connectMongo, type Mongo } from './db/mongo';
+import { createLogger } from './log';
+import { connectClient, connectWorker, ensureSearchAttributes } from './temporal';
+import { generateApiKey, type TenantService } from './tenants';
+import { createWorker } from './worker';
+
+/** Loads the config or exits with the message that names the wrong variable. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+export interface Part {
+  name: string;
+  stop(): Promise<void>;
+}
+
+export interface Addresses {
+  temporalAddress: string;
+  mongoUri: string;
+}
+
+export async function startWorkerPart(config: Config, log: Logger, addresses: Addresses, mongo: Mongo): Promise<Part> {
+  const client = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
+  await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE, log);
+  await client.connection.close();
+  const connection = await connectWorker(addresses.temporalAddress);
+  const worker = await createWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    db: mongo.collections,
+    log,
+    deliveryTimeoutMs: config.HOOKFLOW_DELIVERY_TIMEOUT_MS,
+    responseBodyLimit: config.HOOKFLOW_RESPONSE_BODY_LIMIT,
+  });
+  const running = worker.run();
+  running.catch((error) => log.fatal({ err: error }, 'worker stopped'));
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker polling');
+  return {
+    name: 'worker',
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+      await connection.close();
+    },
+  };
+}
+
+export async function startApiPart(
+  config: Config,
+  log: Logger,
+  addresses: Addresses,
+  mongo: Mongo,
+  options: { graphiqlApiKey?: string } = {},
+): Promise<Part & { api: RunningApi }> {
+  const temporal = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
+  const services = createServices({
+    db: mongo.collections,
+    temporal,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
+  });
+  const api = await startApiServer({ services, log, host: config.HOST, port: config.PORT, ...options });
+  return {
+    name: 'api',
+    api,
+    async stop() {
+      await api.close();
+      await temporal.connection.close();
+    },
+  };
+}
+
+/**
+ * The first tenant's key: HOOKFLOW_API_KEY if set; else the key kept in the data directory; else a
+ * new one, kept there (mode 0600) when a data directory is in use, and printed by the caller.
+ */
+export async function bootstrapApiKey(
+  config: Config,
+  tenants: TenantService,
+  keepInDataDir: boolean,
+): Promise<{ apiKey: string | null; source: string }> {
+  if (config.HOOKFLOW_API_KEY) {
+    await tenants.ensureDefaultTenant(config.HOOKFLOW_API_KEY);
+    return { apiKey: config.HOOKFLOW_API_KEY, source: 'HOOKFLOW_API_KEY' };
+  }
+  const keyFile = path.join(config.HOOKFLOW_DATA_DIR, 'api-key');
+  if (keepInDataDir && existsSync(keyFile)) {
+    const apiKey = readFileSync(keyFile, 'utf8').trim();
+    await tenants.ensureDefaultTenant(apiKey);
+    return { apiKey, source: keyFile };
+  }
+  if (await tenants.hasTenants()) {
+    return { apiKey: null, source: 'already issued (set HOOKFLOW_API_KEY to add a known key)' };
+  }
+  const apiKey = generateApiKey();
+  await tenants.ensureDefaultTenant(apiKey);
+  if (keepInDataDir) {
+    mkdirSync(config.HOOKFLOW_DATA_DIR, { recursive: true });
+    writeFileSync(keyFile, `${apiKey}\n`, { mode: 0o600 });
+    return { apiKey, source: `generated, kept in ${keyFile}` };
+  }
+  return { apiKey, source: 'generated; shown once, only its hash is stored' };
+}
+
+/** Stops the parts in reverse order on SIGINT or SIGTERM, then exits; the returned function does the same. */
+export function stopOnSignals(log: Logger, parts: Part[]): (reason: string, exitCode: number) => Promise<void> {
+  let stopping = false;
+  const stop = async (reason: string, exitCode = 0) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ reason }, 'stopping');
+    for (const part of [...parts].reverse()) {
+      try {
+        await part.stop();
+      } catch (error) {
+        log.error({ err: error, part: part.name }, 'error while stopping');
+      }
+    }
+    process.exit(exitCode);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  return stop;
+}
+
+export function createRootLogger(config: Config): Logger {
+  return createLogger(config.LOG_LEVEL);
+}
+
+export async function connectMongoPart(config: Config, uri: string): Promise<Mongo & Part> {
+  const mongo = await connectMongo(uri, config.MONGODB_DB);
+  return { ...mongo, name: 'mongodb client', stop: () => mongo.close() };
+}

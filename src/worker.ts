@@ -1,0 +1,33 @@
+import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities';
+import type { Collections } from './db/mongo';
+import { createHttpAgent } from './webhooks/http-post';
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  db: Collections;
+  log: Logger;
+  deliveryTimeoutMs: number;
+  responseBodyLimit: number;
+  /** A pre-built bundle (tests build it once); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkflowBundleOption;
+}
+
+export async function createWorker(options: WorkerOptions): Promise<Worker> {
+  const agent = createHttpAgent(options.deliveryTimeoutMs);
+  const activities = createActivities({
+    db: options.db,
+    http: { agent, timeoutMs: options.deliveryTimeoutMs, bodyLimit: options.responseBodyLimit },
+    log: options.log.child({ component: 'activities' }),
+  });
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    activities,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+  });
+}
