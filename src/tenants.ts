@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Collections } from './db/mongo';
 import { isDuplicateKeyError } from './db/mongo';
-import { sha256Hex } from './ids';
+import { newId, sha256Hex } from './ids';
 
 export const DEFAULT_TENANT_ID = 'ten_default';
 
@@ -27,6 +27,15 @@ export function createTenantService(db: Collections, now: () => Date = () => new
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
       }
+    },
+
+    /** A new tenant with one key; the key is returned here only, its hash is what is stored. */
+    async createTenant(name: string): Promise<{ tenantId: string; apiKey: string }> {
+      const tenantId = newId('ten');
+      const apiKey = generateApiKey();
+      await db.tenants.insertOne({ _id: tenantId, name, createdAt: now() });
+      await db.apiKeys.insertOne({ _id: sha256Hex(apiKey), tenantId, createdAt: now() });
+      return { tenantId, apiKey };
     },
 
     async hasTenants(): Promise<boolean> {

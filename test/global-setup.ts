@@ -1,0 +1,48 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { loadConfig } from '../src/config';
+import { ensureFerretDb, ensureTemporalCli } from '../src/dev/tools';
+import { freePort, startFerretDb, startTemporalDevServer, type ChildServer } from '../src/dev/servers';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var hookflowTestServers: { servers: ChildServer[]; dir: string } | undefined;
+}
+
+/**
+ * Starts one real Temporal dev server (in memory) and one FerretDB (SQLite in a temp dir) for the
+ * whole run, and bundles the workflow code once. Test files reach them through environment variables.
+ */
+export default async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const say = (line: string) => process.stdout.write(`[test setup] ${line}\n`);
+  const { HOOKFLOW_CACHE_DIR } = loadConfig({ ...process.env, MONGODB_URI: undefined, TEMPORAL_ADDRESS: undefined });
+  const [temporalBinary, ferretBinary] = [await ensureTemporalCli(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hookflow-test-'));
+  const [temporalPort, mongoPort] = [await freePort(), await freePort()];
+
+  const [temporal, ferret, bundle] = await Promise.all([
+    startTemporalDevServer({ binary: temporalBinary, port: temporalPort, uiPort: null, dbFile: null, namespace: 'default' }),
+    startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(dir, 'ferretdb') }),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger }),
+  ]);
+  const bundlePath = path.join(dir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+
+  globalThis.hookflowTestServers = { servers: [temporal, ferret], dir };
+  process.env.TEST_TEMPORAL_ADDRESS = `127.0.0.1:${temporalPort}`;
+  process.env.TEST_MONGODB_URI = ferret.uri;
+  process.env.TEST_WORKFLOW_BUNDLE = bundlePath;
+  say(`Temporal on 127.0.0.1:${temporalPort}, FerretDB on ${ferret.uri}, ready in ${Date.now() - started} ms`);
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+};
