@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createServices, startApiServer, type RunningApi } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -32,7 +33,19 @@ export interface Addresses {
   mongoUri: string;
 }
 
+/** The Temporal SDK logs through pino, at warn and above: its bundling chatter is not for operators. */
+function installTemporalLogging(log: Logger): void {
+  const sdkLog = log.child({ component: 'temporal-sdk' });
+  Runtime.install({
+    logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
+      const method = level === 'ERROR' ? 'error' : level === 'WARN' ? 'warn' : 'info';
+      sdkLog[method](meta ?? {}, message);
+    }),
+  });
+}
+
 export async function startWorkerPart(config: Config, log: Logger, addresses: Addresses, mongo: Mongo): Promise<Part> {
+  installTemporalLogging(log);
   const client = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
   await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE, log);
   await client.connection.close();

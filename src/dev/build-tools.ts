@@ -1,0 +1,16 @@
+/** `npm run tools`: builds the embedded stack's Go servers into the cache ahead of time (CI does this). */
+import { loadConfigOrExit } from '../runtime';
+import { ensureFerretDb, ensureTemporalCli } from './tools';
+
+async function main(): Promise<void> {
+  const { HOOKFLOW_CACHE_DIR } = loadConfigOrExit();
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  say(`tool cache: ${HOOKFLOW_CACHE_DIR}`);
+  say(`temporal: ${await ensureTemporalCli(HOOKFLOW_CACHE_DIR, say)}`);
+  say(`ferretdb: ${await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)}`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
