@@ -1,0 +1,12 @@
+# One image for both roles: `npm run api` and `npm run worker` (see docker-compose.yml).
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY tsconfig.json schema.graphql ./
+COPY src ./src
+COPY workflows ./workflows
+COPY activities ./activities
+ENV NODE_ENV=production HOST=0.0.0.0
+USER node
+CMD ["npm", "run", "api"]
