@@ -13,6 +13,7 @@ const config: CodegenConfig = {
         scalars: { DateTime: 'Date', JSON: 'unknown' },
         mappers: {
           Endpoint: '../../db/types#EndpointDoc',
+          EndpointEvent: '../../db/types#EndpointEventDoc',
           Message: '../../db/types#MessageDoc',
           Delivery: '../../db/types#DeliveryView',
           Attempt: '../../db/types#AttemptDoc',

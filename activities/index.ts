@@ -1,42 +1,78 @@
+import type { Client } from '@temporalio/client';
 import type { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { Collections } from '../src/db/mongo';
+import { isDuplicateKeyError } from '../src/db/mongo';
 import { attemptId, deliveryId } from '../src/db/types';
+import type { Channel, Notifier } from '../src/notify/channels';
+import { notifies, renderNotification } from '../src/notify/render';
 import { buildWebhookRequest } from '../src/webhooks/signing';
 import { postWebhook } from '../src/webhooks/http-post';
 import { deliveryStatusAfterAttempt } from '../workflows/delivery-status';
-import type { AttemptDeliveryInput, AttemptOutcome } from '../workflows/delivery-types';
+import type { AttemptDeliveryInput, AttemptOutcome, DeliveryStatus, EndpointStatus, ParkedDelivery } from '../workflows/delivery-types';
+import { endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
+import type { LifecycleInput, RaisedEvent } from '../workflows/endpoint-lifecycle';
 
 export interface ActivityDeps {
   db: Collections;
   http: { agent: Agent; timeoutMs: number; bodyLimit: number };
+  notifier: Notifier;
+  temporal: Client;
+  taskQueue: string;
   log: Logger;
   now?: () => Date;
 }
 
 /** Activities are built once per worker over clients it owns; workflows type them from this factory. */
-export function createActivities({ db, http, log, now = () => new Date() }: ActivityDeps) {
+export function createActivities({ db, http, notifier, temporal, taskQueue, log, now = () => new Date() }: ActivityDeps) {
+  /** Sets a delivery's status, creating its row if no attempt wrote one yet. */
+  async function setDeliveryStatus(
+    message: { _id: string; tenantId: string; occurredAt: Date },
+    endpointId: string,
+    status: DeliveryStatus,
+    workflowId: string,
+  ): Promise<void> {
+    await db.deliveries.updateOne(
+      { _id: deliveryId(message._id, endpointId) },
+      {
+        $set: { status, workflowId, updatedAt: now() },
+        $setOnInsert: {
+          tenantId: message.tenantId,
+          messageId: message._id,
+          endpointId,
+          occurredAt: message.occurredAt,
+          attemptCount: 0,
+          lastAttemptAt: null,
+          createdAt: now(),
+        },
+      },
+      { upsert: true },
+    );
+  }
+
   return {
     /**
-     * Posts one signed attempt of a message to an endpoint and records it. Safe to repeat: the attempt
-     * and the delivery are written under ids derived from the message, endpoint and attempt number.
+     * Posts one signed attempt of a message to an endpoint and records it; posts nothing to a disabled
+     * endpoint and parks the delivery instead. Safe to repeat: the attempt and the delivery are written
+     * under ids derived from the message, the endpoint and the attempt's sequence number.
      */
     async attemptDelivery(input: AttemptDeliveryInput): Promise<AttemptOutcome> {
       const [endpoint, message] = await Promise.all([
         db.endpoints.findOne({ _id: input.endpointId }),
         db.messages.findOne({ _id: input.messageId }),
       ]);
-      if (!message) return { kind: 'gone', why: 'message deleted' };
-      if (!endpoint) {
-        await db.deliveries.updateOne(
-          { _id: deliveryId(message._id, input.endpointId) },
-          {
-            $set: { status: 'CANCELLED', updatedAt: now(), workflowId: input.workflowId },
-            $setOnInsert: { tenantId: message.tenantId, messageId: message._id, endpointId: input.endpointId, attemptCount: 0, lastAttemptAt: null, createdAt: now() },
-          },
-          { upsert: true },
-        );
+      if (!message) {
+        // Deleted by retention: a parked delivery of it must not wait for ever.
+        await db.deliveries.updateOne({ _id: deliveryId(input.messageId, input.endpointId) }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+        return { kind: 'gone', why: 'message deleted' };
+      }
+      if (!endpoint || endpoint.deletedAt) {
+        await setDeliveryStatus(message, input.endpointId, 'CANCELLED', input.workflowId);
         return { kind: 'gone', why: 'endpoint deleted' };
+      }
+      if (endpoint.status === 'DISABLED') {
+        await setDeliveryStatus(message, endpoint._id, 'PARKED', input.workflowId);
+        return { kind: 'parked' };
       }
 
       const startedAt = now();
@@ -53,15 +89,17 @@ export function createActivities({ db, http, log, now = () => new Date() }: Acti
       const durationMs = Math.round(performance.now() - started);
 
       const id = deliveryId(message._id, endpoint._id);
-      const status = deliveryStatusAfterAttempt(endpoint.retryPolicy, input.number, result.ok);
+      const status = deliveryStatusAfterAttempt(endpoint.retryPolicy, input.number, result.ok, result.statusCode);
       await db.attempts.replaceOne(
-        { _id: attemptId(id, input.number) },
+        { _id: attemptId(id, input.seq) },
         {
           tenantId: message.tenantId,
           messageId: message._id,
           endpointId: endpoint._id,
           deliveryId: id,
+          seq: input.seq,
           number: input.number,
+          workflowId: input.workflowId,
           startedAt,
           durationMs,
           statusCode: result.statusCode,
@@ -74,8 +112,8 @@ export function createActivities({ db, http, log, now = () => new Date() }: Acti
       await db.deliveries.updateOne(
         { _id: id },
         {
-          $set: { status, attemptCount: input.number + 1, lastAttemptAt: startedAt, updatedAt: now(), workflowId: input.workflowId },
-          $setOnInsert: { tenantId: message.tenantId, messageId: message._id, endpointId: endpoint._id, createdAt: startedAt },
+          $set: { status, attemptCount: input.seq + 1, lastAttemptAt: startedAt, updatedAt: now(), workflowId: input.workflowId },
+          $setOnInsert: { tenantId: message.tenantId, messageId: message._id, endpointId: endpoint._id, occurredAt: message.occurredAt, createdAt: startedAt },
         },
         { upsert: true },
       );
@@ -90,6 +128,103 @@ export function createActivities({ db, http, log, now = () => new Date() }: Acti
         retryPolicy: endpoint.retryPolicy,
         ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
       };
+    },
+
+    /** Tells the endpoint's lifecycle workflow, starting it if it is not running (signal-with-start). */
+    async signalEndpointLifecycle(args: { tenantId: string; endpointId: string; input: LifecycleInput }): Promise<void> {
+      await temporal.workflow.signalWithStart('endpointLifecycle', {
+        workflowId: endpointWorkflowId(args.endpointId),
+        taskQueue,
+        args: [{ endpointId: args.endpointId, tenantId: args.tenantId }],
+        signal: lifecycleSignal,
+        signalArgs: [args.input],
+      });
+    },
+
+    /** Records the endpoint's status and the events it raised; both writes are idempotent. */
+    async saveLifecycle(args: {
+      endpointId: string;
+      tenantId: string;
+      status: EndpointStatus;
+      failingSince: number | null;
+      disabledAt: number | null;
+      events: RaisedEvent[];
+    }): Promise<void> {
+      for (const event of args.events) {
+        await db.endpointEvents.replaceOne(
+          { _id: event.id },
+          {
+            endpointId: args.endpointId,
+            tenantId: args.tenantId,
+            kind: event.kind,
+            at: new Date(event.at),
+            reason: event.reason,
+            messageId: event.messageId,
+            attempts: event.attempts,
+            error: event.error,
+          },
+          { upsert: true },
+        );
+      }
+      const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
+      await db.endpoints.updateOne(
+        { _id: args.endpointId },
+        { $set: { status: args.status, failingSince: toDate(args.failingSince), disabledAt: toDate(args.disabledAt), updatedAt: now() } },
+      );
+    },
+
+    /**
+     * Sends one lifecycle event through one channel to each of the endpoint's contacts. Each send is
+     * recorded under an id made of the event, the channel and the recipient, so a retried activity
+     * does not send it again. An unconfigured channel is skipped.
+     */
+    async notify(args: { endpointId: string; event: RaisedEvent; channel: Channel }): Promise<{ sent: number }> {
+      const { event, channel } = args;
+      if (!notifies(event.kind)) return { sent: 0 };
+      const endpoint = await db.endpoints.findOne({ _id: args.endpointId });
+      if (!endpoint) return { sent: 0 };
+      const notification = renderNotification({ ...event, kind: event.kind }, { id: endpoint._id, url: endpoint.url });
+
+      const sends: { recipient: string; send: () => Promise<void> }[] = [];
+      if (channel === 'email' && notifier.email && endpoint.notifyEmails.length > 0) {
+        const send = notifier.email;
+        sends.push({
+          recipient: endpoint.notifyEmails.join(','),
+          send: () => send(endpoint.notifyEmails, notification.subject, notification.text, `<${event.id.replace(':', '.')}@hookflow>`),
+        });
+      }
+      if (channel === 'sms' && notifier.sms) {
+        const send = notifier.sms;
+        for (const phone of endpoint.notifyPhones) sends.push({ recipient: phone, send: () => send(phone, notification.sms) });
+      }
+      if (channel === 'ops' && notifier.ops) {
+        const send = notifier.ops;
+        sends.push({ recipient: 'ops', send: () => send(event.id, notification.opsEventType, notification.opsPayload) });
+      }
+
+      let sent = 0;
+      for (const { recipient, send } of sends) {
+        const _id = `${event.id}:${channel}:${recipient}`;
+        if (await db.notifications.findOne({ _id })) continue;
+        await send();
+        try {
+          await db.notifications.insertOne({ _id, sentAt: now() });
+        } catch (error) {
+          if (!isDuplicateKeyError(error)) throw error;
+        }
+        sent += 1;
+      }
+      return { sent };
+    },
+
+    /** The endpoint's parked deliveries, oldest event first. */
+    async listParkedDeliveries(args: { endpointId: string; limit: number }): Promise<ParkedDelivery[]> {
+      const rows = await db.deliveries
+        .find({ endpointId: args.endpointId, status: 'PARKED' }, { projection: { messageId: 1, attemptCount: 1, occurredAt: 1 } })
+        .sort({ occurredAt: 1, _id: 1 })
+        .limit(args.limit)
+        .toArray();
+      return rows.map((row) => ({ messageId: row.messageId, attemptCount: row.attemptCount }));
     },
   };
 }

@@ -9,7 +9,7 @@ import { createMessageService } from './messages';
 import { createTenantService } from './tenants';
 
 export function createServices(args: { db: Collections; temporal: Client; taskQueue: string; maxPayloadBytes: number }): Services {
-  const endpoints = createEndpointService(args.db);
+  const endpoints = createEndpointService(args);
   return {
     endpoints,
     tenants: createTenantService(args.db),

@@ -44,6 +44,26 @@ const schema = z.object({
   HOOKFLOW_MAX_PAYLOAD_BYTES: positiveInt.default(256 * 1024),
   HOOKFLOW_DELIVERY_TIMEOUT_MS: positiveInt.default(15_000),
   HOOKFLOW_RESPONSE_BODY_LIMIT: positiveInt.default(4096),
+
+  // Notification channels of the failure lifecycle; each one left unset is skipped.
+  SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), { message: 'must start with smtp:// or smtps://' }),
+  NOTIFY_EMAIL_FROM: z.string().min(3).default('Hookflow <hookflow@localhost>'),
+  SMS_API_URL: z.url().default('https://api.twilio.com'),
+  SMS_ACCOUNT_SID: optionalString,
+  SMS_AUTH_TOKEN: optionalString,
+  SMS_FROM: optionalString,
+  HOOKFLOW_OPS_WEBHOOK_URL: optionalString.refine((v) => v === undefined || URL.canParse(v), { message: 'must be an absolute URL' }),
+  HOOKFLOW_OPS_WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || v.startsWith('whsec_'), { message: 'must be a whsec_ secret' }),
+}).superRefine((c, ctx) => {
+  const sms = [c.SMS_ACCOUNT_SID, c.SMS_AUTH_TOKEN, c.SMS_FROM];
+  if (sms.some(Boolean) && !sms.every(Boolean)) {
+    for (const [name, value] of [['SMS_ACCOUNT_SID', c.SMS_ACCOUNT_SID], ['SMS_AUTH_TOKEN', c.SMS_AUTH_TOKEN], ['SMS_FROM', c.SMS_FROM]] as const) {
+      if (!value) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when any SMS_* setting is set' });
+    }
+  }
+  if (c.HOOKFLOW_OPS_WEBHOOK_URL && !c.HOOKFLOW_OPS_WEBHOOK_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['HOOKFLOW_OPS_WEBHOOK_SECRET'], message: 'is required with HOOKFLOW_OPS_WEBHOOK_URL, to sign its webhooks' });
+  }
 });
 
 export type Config = z.infer<typeof schema>;

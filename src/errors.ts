@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'INVALID_RETRY_POLICY'
   | 'INVALID_CONTACT'
-  | 'INVALID_INPUT';
+  | 'INVALID_INPUT'
+  | 'ENDPOINT_NOT_DISABLED'
+  | 'ENDPOINT_ALREADY_DISABLED';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

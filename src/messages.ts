@@ -6,7 +6,7 @@ import type { EndpointService } from './endpoints';
 import { notFound } from './errors';
 import { idempotentMessageId, newId } from './ids';
 import { parseSendMessage } from './validation';
-import { deliverMessageWorkflowId } from '../workflows/ids';
+import { deliverMessageWorkflowId } from '../workflows/definitions';
 import type { DeliverMessageInput } from '../workflows/delivery-types';
 import { DELIVERY_STATUS, ENDPOINT_IDS, EVENT_TYPE, TENANT_ID } from '../workflows/search-attributes';
 
@@ -103,6 +103,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
             messageId: message._id,
             endpointId,
             status: 'PENDING',
+            occurredAt: message.occurredAt,
             workflowId: message.workflowId,
             attemptCount: 0,
             lastAttemptAt: null,
@@ -115,9 +116,9 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
     /** Attempts by `_id`: their ids follow from the delivery id and the attempt count. */
     async attempts(delivery: DeliveryView): Promise<AttemptDoc[]> {
       if (delivery.attemptCount === 0) return [];
-      const ids = Array.from({ length: delivery.attemptCount }, (_, n) => attemptId(delivery._id, n));
+      const ids = Array.from({ length: delivery.attemptCount }, (_, seq) => attemptId(delivery._id, seq));
       const attempts = await db.attempts.find({ _id: { $in: ids } }).toArray();
-      return attempts.sort((a, b) => a.number - b.number);
+      return attempts.sort((a, b) => a.seq - b.seq);
     },
   };
 }

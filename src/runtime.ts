@@ -9,6 +9,7 @@ import { createLogger } from './log';
 import { connectClient, connectWorker, ensureSearchAttributes } from './temporal';
 import { generateApiKey, type TenantService } from './tenants';
 import { createWorker } from './worker';
+import { createNotifier } from './notify/channels';
 
 /** Loads the config or exits with the message that names the wrong variable. */
 export function loadConfigOrExit(): Config {
@@ -48,10 +49,11 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
   installTemporalLogging(log);
   const client = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
   await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE, log);
-  await client.connection.close();
   const connection = await connectWorker(addresses.temporalAddress);
   const worker = await createWorker({
     connection,
+    temporal: client,
+    notifier: (agent) => createNotifier(config, agent, log),
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     db: mongo.collections,
@@ -68,6 +70,7 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await connection.close();
+      await client.connection.close();
     },
   };
 }

@@ -26,7 +26,7 @@ export const endpointUrlSchema = z
   .refine((raw) => !URL.canParse(raw) || ['http:', 'https:'].includes(new URL(raw).protocol), 'must use http or https')
   .refine((raw) => !URL.canParse(raw) || (new URL(raw).username === '' && new URL(raw).password === ''), 'must not contain a user name or password');
 
-const retryPolicySchema = z
+const retryPolicyFields = z
   .object({
     retriesUntilFailure: z.number().int().min(0).max(100).nullish(),
     maxRetries: z.number().int().min(0).max(100).nullish(),
@@ -35,28 +35,32 @@ const retryPolicySchema = z
     maxIntervalMs: z.number().int().min(1).max(SEVEN_DAYS_MS).nullish(),
     jitter: z.number().min(0).max(1).nullish(),
   })
-  .nullish()
-  .transform((input): RetryPolicy => {
-    const merged = { ...DEFAULT_RETRY_POLICY };
-    for (const [key, value] of Object.entries(input ?? {})) {
-      if (value !== null && value !== undefined) (merged as Record<string, number>)[key] = value;
-    }
-    return merged;
-  })
-  .refine((p) => p.retriesUntilFailure <= p.maxRetries, 'retriesUntilFailure must not exceed maxRetries')
-  .refine((p) => p.initialIntervalMs <= p.maxIntervalMs, 'initialIntervalMs must not exceed maxIntervalMs');
+  .nullish();
+
+/** A policy input laid over `base`: fields left out keep their value there. */
+const retryPolicyOver = (base: RetryPolicy) =>
+  retryPolicyFields
+    .transform((input): RetryPolicy => {
+      const merged = { ...base };
+      for (const [key, value] of Object.entries(input ?? {})) {
+        if (value !== null && value !== undefined) (merged as Record<string, number>)[key] = value;
+      }
+      return merged;
+    })
+    .refine((p) => p.retriesUntilFailure <= p.maxRetries, 'retriesUntilFailure must not exceed maxRetries')
+    .refine((p) => p.initialIntervalMs <= p.maxIntervalMs, 'initialIntervalMs must not exceed maxIntervalMs');
+
+const eventTypesSchema = z.array(eventTypeSchema).max(100);
+const emailsSchema = z.array(z.email('must be an email address')).max(20);
+const phonesSchema = z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be a phone number in E.164 form, e.g. +33612345678')).max(20);
 
 const createEndpointSchema = z.object({
   url: endpointUrlSchema,
-  eventTypes: z.array(eventTypeSchema).max(100).nullish().transform((v) => [...new Set(v ?? [])]),
+  eventTypes: eventTypesSchema.nullish().transform((v) => [...new Set(v ?? [])]),
   description: z.string().max(1000).nullish().transform((v) => v ?? null),
-  retryPolicy: retryPolicySchema,
-  notifyEmails: z.array(z.email('must be an email address')).max(20).nullish().transform((v) => v ?? []),
-  notifyPhones: z
-    .array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be a phone number in E.164 form, e.g. +33612345678'))
-    .max(20)
-    .nullish()
-    .transform((v) => v ?? []),
+  retryPolicy: retryPolicyOver(DEFAULT_RETRY_POLICY),
+  notifyEmails: emailsSchema.nullish().transform((v) => v ?? []),
+  notifyPhones: phonesSchema.nullish().transform((v) => v ?? []),
 });
 
 export type CreateEndpointFields = z.infer<typeof createEndpointSchema>;
@@ -71,6 +75,27 @@ const endpointCodes: Record<string, ErrorCode> = {
 
 export const parseCreateEndpoint = (input: unknown): CreateEndpointFields =>
   parse(createEndpointSchema, input, (field) => endpointCodes[field] ?? 'INVALID_INPUT');
+
+/** Only the fields given change; null or absent leaves a field as it is. */
+export function parseUpdateEndpoint(input: unknown, currentPolicy: RetryPolicy): Partial<CreateEndpointFields> {
+  const schema = z.object({
+    url: endpointUrlSchema.nullish(),
+    eventTypes: eventTypesSchema.nullish().transform((v) => (v ? [...new Set(v)] : v)),
+    description: z.string().max(1000).nullish(),
+    retryPolicy: retryPolicyFields,
+    notifyEmails: emailsSchema.nullish(),
+    notifyPhones: phonesSchema.nullish(),
+  });
+  const fields = parse(schema, input, (field) => endpointCodes[field] ?? 'INVALID_INPUT');
+  const changes: Partial<CreateEndpointFields> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== null && value !== undefined && key !== 'retryPolicy') (changes as Record<string, unknown>)[key] = value;
+  }
+  if (fields.retryPolicy) {
+    changes.retryPolicy = parse(retryPolicyOver(currentPolicy), fields.retryPolicy, () => 'INVALID_RETRY_POLICY');
+  }
+  return changes;
+}
 
 export interface SendMessageFields {
   eventType: string;

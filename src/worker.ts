@@ -1,11 +1,17 @@
+import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { Collections } from './db/mongo';
+import type { Notifier } from './notify/channels';
 import { createHttpAgent } from './webhooks/http-post';
+import type { Agent } from 'undici';
 
 export interface WorkerOptions {
   connection: NativeConnection;
+  /** For activities that signal workflows (the endpoint lifecycle). */
+  temporal: Client;
+  notifier: Notifier | ((agent: Agent) => Notifier);
   namespace: string;
   taskQueue: string;
   db: Collections;
@@ -21,6 +27,9 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
   const activities = createActivities({
     db: options.db,
     http: { agent, timeoutMs: options.deliveryTimeoutMs, bodyLimit: options.responseBodyLimit },
+    notifier: typeof options.notifier === 'function' ? options.notifier(agent) : options.notifier,
+    temporal: options.temporal,
+    taskQueue: options.taskQueue,
     log: options.log.child({ component: 'activities' }),
   });
   return Worker.create({

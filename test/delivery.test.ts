@@ -142,16 +142,21 @@ async function recordHistory(workflowId: string, name: string): Promise<void> {
   writeFileSync(path.join(__dirname, 'histories', `${name}.json`), json);
 }
 
-test('a delivery that is never acknowledged is EXHAUSTED after maxRetries, with the reason of each failure', async () => {
+test('a delivery never acknowledged exhausts maxRetries, is kept PARKED and disables its endpoint; each failure has its reason', async () => {
   const closed = await receiver();
   await closed.close();
   const { endpoint } = await createEndpoint({ url: closed.url, retryPolicy: fastRetries(2) });
   const sent = await send({ eventType: 'invoice.paid', payload: {} });
   const m = await eventually(async () => {
     const current = await message(sent.id);
-    return current.deliveries[0]?.status === 'EXHAUSTED' ? current : undefined;
+    return current.deliveries[0]?.status === 'PARKED' ? current : undefined;
   });
   expect(m.deliveries[0]!.endpoint.id).toBe(endpoint.id);
+  const status = await eventually(async () => {
+    const result = await stack.gql('query ($id: ID!) { endpoint(id: $id) { status } }', { id: endpoint.id });
+    return result.data.endpoint.status === 'DISABLED' ? 'DISABLED' : undefined;
+  });
+  expect(status).toBe('DISABLED');
   expect(m.deliveries[0]!.attempts).toHaveLength(3);
   for (const attempt of m.deliveries[0]!.attempts) {
     expect(attempt).toMatchObject({ statusCode: null, succeeded: false });

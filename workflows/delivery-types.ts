@@ -14,8 +14,10 @@ export interface DeliverMessageInput {
 export interface AttemptDeliveryInput {
   messageId: string;
   endpointId: string;
-  /** 0 for the first try. */
+  /** Retry number within this run: 0 for the first try. */
   number: number;
+  /** Attempt sequence across runs of this delivery; makes the attempt's id. */
+  seq: number;
   workflowId: string;
 }
 
@@ -40,6 +42,8 @@ export type AttemptOutcome =
       retryAfterMs?: number;
       retryPolicy: RetryPolicy;
     }
+  /** The endpoint is disabled: nothing was posted, and the delivery is kept as PARKED. */
+  | { kind: 'parked' }
   /** The endpoint was deleted or the message is gone (retention): nothing left to deliver. */
   | { kind: 'gone'; why: string };
 
@@ -47,6 +51,12 @@ export interface DeliveryResult {
   endpointId: string;
   status: DeliveryStatus;
   attempts: number;
+}
+
+/** A parked delivery to resume, in the order its event happened. */
+export interface ParkedDelivery {
+  messageId: string;
+  attemptCount: number;
 }
 
 export interface DeliverMessageResult {

@@ -8,7 +8,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const TENANT_ID = defineSearchAttributeKey('HookflowTenantId', SearchAttributeType.KEYWORD);
 export const EVENT_TYPE = defineSearchAttributeKey('HookflowEventType', SearchAttributeType.KEYWORD);
 export const ENDPOINT_IDS = defineSearchAttributeKey('HookflowEndpointIds', SearchAttributeType.KEYWORD_LIST);
-/** DELIVERING, RETRYING, SUCCEEDED, EXHAUSTED or CANCELLED. */
+/** DELIVERING, RETRYING, then SUCCEEDED, PARKED (an endpoint was disabled) or CANCELLED. */
 export const DELIVERY_STATUS = defineSearchAttributeKey('HookflowStatus', SearchAttributeType.KEYWORD);
 
 export const ALL_SEARCH_ATTRIBUTES = [TENANT_ID, EVENT_TYPE, ENDPOINT_IDS, DELIVERY_STATUS];

@@ -14,10 +14,15 @@ export const resolvers: Resolvers = {
   Mutation: {
     createEndpoint: (_, { input }, { tenantId, services }) => services.endpoints.create(tenantId, input),
     sendMessage: (_, { input }, { tenantId, services }) => services.messages.send(tenantId, input),
+    updateEndpoint: (_, { id, input }, { tenantId, services }) => services.endpoints.update(tenantId, id, input),
+    disableEndpoint: (_, { id }, { tenantId, services }) => services.endpoints.disable(tenantId, id),
+    reactivateEndpoint: (_, { id }, { tenantId, services }) => services.endpoints.reactivate(tenantId, id),
+    deleteEndpoint: (_, { id }, { tenantId, services }) => services.endpoints.delete(tenantId, id),
   },
 
   Endpoint: {
     id: (endpoint) => endpoint._id,
+    events: (endpoint, _, { services }) => services.endpoints.events(endpoint._id),
   },
 
   Message: {
@@ -26,7 +31,7 @@ export const resolvers: Resolvers = {
   },
 
   Delivery: {
-    endpoint: async (delivery, _, { tenantId, services }) => services.endpoints.get(tenantId, delivery.endpointId),
+    endpoint: (delivery, _, { tenantId, services }) => services.endpoints.getForHistory(tenantId, delivery.endpointId),
     attempts: (delivery, _, { services }) => services.messages.attempts(delivery),
   },
 };

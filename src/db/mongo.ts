@@ -1,5 +1,5 @@
 import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
-import type { ApiKeyDoc, AttemptDoc, DeliveryDoc, EndpointDoc, MessageDoc, TenantDoc } from './types';
+import type { ApiKeyDoc, AttemptDoc, DeliveryDoc, EndpointDoc, EndpointEventDoc, MessageDoc, NotificationDoc, TenantDoc } from './types';
 
 export interface Collections {
   tenants: Collection<TenantDoc>;
@@ -8,6 +8,8 @@ export interface Collections {
   messages: Collection<MessageDoc>;
   deliveries: Collection<DeliveryDoc>;
   attempts: Collection<AttemptDoc>;
+  endpointEvents: Collection<EndpointEventDoc>;
+  notifications: Collection<NotificationDoc>;
 }
 
 export interface Mongo {
@@ -32,6 +34,8 @@ export async function connectMongo(uri: string, dbName: string): Promise<Mongo> 
     messages: db.collection('messages'),
     deliveries: db.collection('deliveries'),
     attempts: db.collection('attempts'),
+    endpointEvents: db.collection('endpointEvents'),
+    notifications: db.collection('notifications'),
   };
   await ensureIndexes(collections);
   return { client, db, collections, close: () => client.close() };
@@ -45,6 +49,8 @@ async function ensureIndexes(c: Collections): Promise<void> {
   await c.endpoints.createIndex({ tenantId: 1, createdAt: 1 }, { name: 'tenant_created' });
   await c.messages.createIndex({ tenantId: 1, createdAt: -1 }, { name: 'tenant_created' });
   await c.attempts.createIndex({ endpointId: 1, startedAt: -1 }, { name: 'endpoint_started' });
+  await c.deliveries.createIndex({ endpointId: 1, status: 1, occurredAt: 1 }, { name: 'endpoint_status_occurred' });
+  await c.endpointEvents.createIndex({ endpointId: 1, at: 1 }, { name: 'endpoint_at' });
 }
 
 export const isDuplicateKeyError = (error: unknown): boolean =>

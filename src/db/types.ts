@@ -1,5 +1,6 @@
 import type { RetryPolicy } from '../../workflows/retry-schedule';
 import type { DeliveryStatus, EndpointStatus } from '../../workflows/delivery-types';
+import type { LifecycleEventKind } from '../../workflows/endpoint-lifecycle';
 
 /**
  * Documents as stored in MongoDB. Ids are prefixed strings (`ep_…`, `msg_…`), never ObjectIds, so
@@ -29,9 +30,33 @@ export interface EndpointDoc {
   retryPolicy: RetryPolicy;
   notifyEmails: string[];
   notifyPhones: string[];
+  /** Written by the endpoint's lifecycle workflow, which owns it; the API only reads it. */
   status: EndpointStatus;
+  failingSince: Date | null;
+  disabledAt: Date | null;
+  /** Set by deleteEndpoint; a deleted endpoint is NOT_FOUND but its history still names it. */
+  deletedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** A lifecycle event an endpoint raised; `_id` is `${endpointId}:${n}`, so recording it twice is harmless. */
+export interface EndpointEventDoc {
+  _id: string;
+  endpointId: string;
+  tenantId: string;
+  kind: LifecycleEventKind;
+  at: Date;
+  reason: string;
+  messageId: string | null;
+  attempts: number | null;
+  error: string | null;
+}
+
+/** One notification sent; `_id` is `${eventId}:${channel}:${recipient}`, so a retried activity sends it once. */
+export interface NotificationDoc {
+  _id: string;
+  sentAt: Date;
 }
 
 export interface MessageDoc {
@@ -54,6 +79,8 @@ export interface DeliveryDoc {
   messageId: string;
   endpointId: string;
   status: DeliveryStatus;
+  /** When the message's event happened: parked deliveries are resumed in this order. */
+  occurredAt: Date;
   workflowId: string;
   attemptCount: number;
   lastAttemptAt: Date | null;
@@ -64,14 +91,20 @@ export interface DeliveryDoc {
 /** A delivery as read by the API: stored, or PENDING when no attempt has been made yet. */
 export type DeliveryView = DeliveryDoc;
 
-/** `_id` is `${deliveryId}:${number}`, so recording the same attempt twice overwrites it. */
+/**
+ * `_id` is `${deliveryId}:${seq}`, where seq counts every attempt of the delivery across workflow
+ * runs (a redelivery after reactivation continues it), so recording the same attempt twice overwrites it.
+ */
 export interface AttemptDoc {
   _id: string;
   tenantId: string;
   messageId: string;
   endpointId: string;
   deliveryId: string;
+  seq: number;
+  /** Retry number within its run: 0 is the first try. */
   number: number;
+  workflowId: string;
   startedAt: Date;
   durationMs: number;
   statusCode: number | null;
@@ -81,4 +114,4 @@ export interface AttemptDoc {
 }
 
 export const deliveryId = (messageId: string, endpointId: string) => `${messageId}:${endpointId}`;
-export const attemptId = (deliveryIdValue: string, number: number) => `${deliveryIdValue}:${number}`;
+export const attemptId = (deliveryIdValue: string, seq: number) => `${deliveryIdValue}:${seq}`;

@@ -7,6 +7,8 @@ import { connectMongo, type Mongo } from '../../src/db/mongo';
 import { connectClient, connectWorker } from '../../src/temporal';
 import { generateApiKey } from '../../src/tenants';
 import { createWorker } from '../../src/worker';
+import { loadConfig } from '../../src/config';
+import { createNotifier } from '../../src/notify/channels';
 import type { Services } from '../../src/api/context';
 
 let runtimeInstalled = false;
@@ -36,7 +38,7 @@ export interface TestStack {
  * A whole Hookflow against the run's real Temporal and FerretDB servers: its own database and task
  * queue, a worker on the pre-built bundle, and the GraphQL API on a free port of 127.0.0.1.
  */
-export async function startStack(options: { deliveryTimeoutMs?: number } = {}): Promise<TestStack> {
+export async function startStack(options: { deliveryTimeoutMs?: number; notifyEnv?: Record<string, string> } = {}): Promise<TestStack> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
@@ -48,8 +50,12 @@ export async function startStack(options: { deliveryTimeoutMs?: number } = {}): 
   const temporal = await connectClient(temporalAddress, 'default');
   const taskQueue = `test-${suffix}`;
   const connection = await connectWorker(temporalAddress);
+  // Notification channels are configured exactly as in production, from environment variables.
+  const notifyConfig = loadConfig({ ...options.notifyEnv });
   const worker = await createWorker({
     connection,
+    temporal,
+    notifier: (agent) => createNotifier(notifyConfig, agent, log),
     namespace: 'default',
     taskQueue,
     db: mongo.collections,

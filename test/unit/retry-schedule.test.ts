@@ -28,8 +28,9 @@ test('millisecond policies work, for tests and fast receivers', () => {
   expect(retrySchedule({ ...policy, maxRetries: 5 })).toEqual([5, 10, 20, 30, 30]);
 });
 
-test('a delivery is PENDING, then FAILING after retriesUntilFailure retries, then EXHAUSTED after maxRetries', () => {
+test('a delivery is PENDING, then FAILING after retriesUntilFailure retries, then PARKED after maxRetries or 410 Gone', () => {
   const policy = { ...DEFAULT_RETRY_POLICY, retriesUntilFailure: 2, maxRetries: 4 };
-  expect([0, 1, 2, 3, 4].map((n) => deliveryStatusAfterAttempt(policy, n, false))).toEqual(['PENDING', 'PENDING', 'FAILING', 'FAILING', 'EXHAUSTED']);
-  expect(deliveryStatusAfterAttempt(policy, 3, true)).toBe('SUCCEEDED');
+  expect([0, 1, 2, 3, 4].map((n) => deliveryStatusAfterAttempt(policy, n, false, 500))).toEqual(['PENDING', 'PENDING', 'FAILING', 'FAILING', 'PARKED']);
+  expect(deliveryStatusAfterAttempt(policy, 0, false, 410)).toBe('PARKED');
+  expect(deliveryStatusAfterAttempt(policy, 3, true, 202)).toBe('SUCCEEDED');
 });

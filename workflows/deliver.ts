@@ -1,0 +1,71 @@
+import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { DeliveryResult } from './delivery-types';
+import type { LifecycleInput } from './endpoint-lifecycle';
+import { retryDelayMs } from './retry-schedule';
+
+/**
+ * One attempt posts with a 15 s budget and writes two small documents. A failed POST is a result,
+ * not an exception; an exception means our own infrastructure (MongoDB, the worker) failed, and
+ * those are retried without end so that no delivery is dropped while a server restarts.
+ */
+const { attemptDelivery } = proxyActivities<Activities>({
+  startToCloseTimeout: '60 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+/** Telling the endpoint's workflow is a signal-with-start: short, and retried until it lands. */
+const { signalEndpointLifecycle } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+export interface DeliverToEndpointArgs {
+  tenantId: string;
+  messageId: string;
+  endpointId: string;
+  /** Attempts this delivery already had in earlier runs (0 for a new message). */
+  previousAttempts: number;
+  isCancelled: () => boolean;
+  onRetry: () => void;
+}
+
+/**
+ * Delivers one message to one endpoint under the endpoint's retry policy, and tells the endpoint's
+ * lifecycle workflow when the delivery starts failing, recovers, or exhausts its retries.
+ */
+export async function deliverToEndpoint(args: DeliverToEndpointArgs): Promise<DeliveryResult> {
+  const { tenantId, messageId, endpointId } = args;
+  const { workflowId } = workflowInfo();
+  const tell = (input: LifecycleInput) => signalEndpointLifecycle({ tenantId, endpointId, input });
+  let raisedFailure = false;
+
+  for (let number = 0; ; number++) {
+    const outcome = await attemptDelivery({ messageId, endpointId, number, seq: args.previousAttempts + number, workflowId });
+    const attempts = number + 1;
+    switch (outcome.kind) {
+      case 'acknowledged':
+        if (raisedFailure) await tell({ type: 'deliveryRecovered', messageId, attempts });
+        return { endpointId, status: 'SUCCEEDED', attempts };
+      case 'parked':
+        return { endpointId, status: 'PARKED', attempts: number };
+      case 'gone':
+        return { endpointId, status: 'CANCELLED', attempts: number };
+      case 'failed': {
+        const policy = outcome.retryPolicy;
+        if (outcome.statusCode === 410 || number >= policy.maxRetries) {
+          await tell({ type: 'deliveryExhausted', messageId, attempts, error: outcome.error, gone: outcome.statusCode === 410 });
+          return { endpointId, status: 'PARKED', attempts };
+        }
+        if (!raisedFailure && number >= policy.retriesUntilFailure) {
+          raisedFailure = true;
+          await tell({ type: 'deliveryFailing', messageId, attempts, error: outcome.error });
+        }
+        args.onRetry();
+        // Math.random is deterministic inside a workflow: replay draws the same jitter.
+        const delay = retryDelayMs(policy, number + 1, Math.random(), outcome.retryAfterMs);
+        if (await condition(args.isCancelled, delay)) return { endpointId, status: 'CANCELLED', attempts };
+      }
+    }
+  }
+}
