@@ -1,12 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { loadConfig } from '../src/config';
-import { temporalCliPath } from '../src/dev/tools';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { Webhook as SvixWebhook } from 'svix';
 import { answer, startReceiver, type Receiver } from './helpers/receiver';
 import { eventually, startStack, type TestStack } from './helpers/stack';
+import { recordHistory } from './helpers/histories';
 
 const CREATE_ENDPOINT = `
   mutation ($input: CreateEndpointInput!) {
@@ -129,18 +125,8 @@ test('failed attempts are retried under the endpoint policy until acknowledged, 
     [2, 202, true, null],
   ]);
   expect(r.requests.map((q) => q.headers['message-id'])).toEqual([sent.id, sent.id, sent.id]);
-  await recordHistory(sent.workflowId, 'deliver-message-retries-then-success');
+  await recordHistory(stack, sent.workflowId, 'deliver-message-retries-then-success');
 });
-
-/** With RECORD_HISTORIES=1, keeps the workflow's history as a fixture for the replay test. */
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  await stack.temporal.workflow.getHandle(workflowId).result();
-  // The CLI writes the proto3 JSON that Worker.runReplayHistory reads.
-  const cli = temporalCliPath(loadConfig().HOOKFLOW_CACHE_DIR);
-  const json = execFileSync(cli, ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', process.env.TEST_TEMPORAL_ADDRESS!]);
-  writeFileSync(path.join(__dirname, 'histories', `${name}.json`), json);
-}
 
 test('a delivery never acknowledged exhausts maxRetries, is kept PARKED and disables its endpoint; each failure has its reason', async () => {
   const closed = await receiver();
@@ -162,7 +148,7 @@ test('a delivery never acknowledged exhausts maxRetries, is kept PARKED and disa
     expect(attempt).toMatchObject({ statusCode: null, succeeded: false });
     expect(attempt.error).toMatch(/^connection refused/);
   }
-  await recordHistory(sent.workflowId, 'deliver-message-exhausted');
+  await recordHistory(stack, sent.workflowId, 'deliver-message-exhausted');
 });
 
 test('the same idempotency key returns the first message and delivers once, even when sent concurrently', async () => {
@@ -222,7 +208,7 @@ test('fan-out reaches every endpoint concurrently: a slow endpoint does not hold
   release();
   const m = await settled(sent.id);
   expect(m.deliveries.map((d) => d.status)).toEqual(Array(5).fill('SUCCEEDED'));
-  await recordHistory(sent.workflowId, 'deliver-message-fan-out');
+  await recordHistory(stack, sent.workflowId, 'deliver-message-fan-out');
 });
 
 test('the delivery workflow is findable in Temporal by its search attributes', async () => {
