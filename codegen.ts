@@ -17,6 +17,7 @@ const config: CodegenConfig = {
           Message: '../../db/types#MessageDoc',
           Delivery: '../../db/types#DeliveryView',
           Attempt: '../../db/types#AttemptDoc',
+          MaintenanceRun: '../../db/types#MaintenanceRunDoc',
         },
       },
     },

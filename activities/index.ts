@@ -3,12 +3,13 @@ import type { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { Collections } from '../src/db/mongo';
 import { isDuplicateKeyError } from '../src/db/mongo';
-import { attemptId, deliveryId } from '../src/db/types';
+import { attemptId, deliveryId, type MessageDoc } from '../src/db/types';
 import type { Channel, Notifier } from '../src/notify/channels';
 import { notifies, renderNotification } from '../src/notify/render';
 import { buildWebhookRequest } from '../src/webhooks/signing';
 import { postWebhook } from '../src/webhooks/http-post';
 import { deliveryStatusAfterAttempt } from '../workflows/delivery-status';
+import { createMaintenanceActivities } from './maintenance';
 import type { AttemptDeliveryInput, AttemptOutcome, DeliveryStatus, EndpointStatus, ParkedDelivery } from '../workflows/delivery-types';
 import { endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
 import type { LifecycleInput, RaisedEvent } from '../workflows/endpoint-lifecycle';
@@ -25,9 +26,16 @@ export interface ActivityDeps {
 
 /** Activities are built once per worker over clients it owns; workflows type them from this factory. */
 export function createActivities({ db, http, notifier, temporal, taskQueue, log, now = () => new Date() }: ActivityDeps) {
+  return {
+    ...createDeliveryActivities({ db, http, notifier, temporal, taskQueue, log, now }),
+    ...createMaintenanceActivities({ db, temporal, taskQueue, log, now }),
+  };
+}
+
+function createDeliveryActivities({ db, http, notifier, temporal, taskQueue, log, now }: ActivityDeps & { now: () => Date }) {
   /** Sets a delivery's status, creating its row if no attempt wrote one yet. */
   async function setDeliveryStatus(
-    message: { _id: string; tenantId: string; occurredAt: Date },
+    message: MessageDoc,
     endpointId: string,
     status: DeliveryStatus,
     workflowId: string,
@@ -40,6 +48,8 @@ export function createActivities({ db, http, notifier, temporal, taskQueue, log,
           tenantId: message.tenantId,
           messageId: message._id,
           endpointId,
+          eventType: message.eventType,
+          messageCreatedAt: message.createdAt,
           occurredAt: message.occurredAt,
           attemptCount: 0,
           lastAttemptAt: null,
@@ -113,7 +123,15 @@ export function createActivities({ db, http, notifier, temporal, taskQueue, log,
         { _id: id },
         {
           $set: { status, attemptCount: input.seq + 1, lastAttemptAt: startedAt, updatedAt: now(), workflowId: input.workflowId },
-          $setOnInsert: { tenantId: message.tenantId, messageId: message._id, endpointId: endpoint._id, occurredAt: message.occurredAt, createdAt: startedAt },
+          $setOnInsert: {
+            tenantId: message.tenantId,
+            messageId: message._id,
+            endpointId: endpoint._id,
+            eventType: message.eventType,
+            messageCreatedAt: message.createdAt,
+            occurredAt: message.occurredAt,
+            createdAt: startedAt,
+          },
         },
         { upsert: true },
       );
@@ -225,6 +243,14 @@ export function createActivities({ db, http, notifier, temporal, taskQueue, log,
         .limit(args.limit)
         .toArray();
       return rows.map((row) => ({ messageId: row.messageId, attemptCount: row.attemptCount }));
+    },
+
+    /** The given deliveries of one endpoint, in the order their events happened. */
+    async loadDeliveries(args: { endpointId: string; messageIds: string[] }): Promise<ParkedDelivery[]> {
+      const rows = await db.deliveries.find({ _id: { $in: args.messageIds.map((m) => deliveryId(m, args.endpointId)) } }).toArray();
+      return rows
+        .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a._id.localeCompare(b._id))
+        .map((row) => ({ messageId: row.messageId, attemptCount: row.attemptCount }));
     },
   };
 }

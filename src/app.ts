@@ -5,6 +5,7 @@ import { createApi } from './api/server';
 import type { Services } from './api/context';
 import type { Collections } from './db/mongo';
 import { createEndpointService } from './endpoints';
+import { createHistoryService } from './history';
 import { createMessageService } from './messages';
 import { createTenantService } from './tenants';
 
@@ -12,6 +13,7 @@ export function createServices(args: { db: Collections; temporal: Client; taskQu
   const endpoints = createEndpointService(args);
   return {
     endpoints,
+    history: createHistoryService(args.db, endpoints),
     tenants: createTenantService(args.db),
     messages: createMessageService({ ...args, endpoints }),
   };

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import ms from 'ms';
 import { z } from 'zod';
 
 /** The project root: `.data/` and the FerretDB launcher are found relative to it. */
@@ -11,6 +12,19 @@ const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** A duration such as "7d", "1h" or "90s" (the `ms` package's syntax), as milliseconds. */
+const duration = (min: number) =>
+  z
+    .string()
+    .transform((value, ctx) => {
+      const parsed = ms(value.trim() as ms.StringValue);
+      if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < min) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration of at least ${ms(min, { long: true })}, e.g. "7d", "1h" or "90s"` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
 
 const schema = z.object({
   PORT: port.default(4000),
@@ -44,6 +58,10 @@ const schema = z.object({
   HOOKFLOW_MAX_PAYLOAD_BYTES: positiveInt.default(256 * 1024),
   HOOKFLOW_DELIVERY_TIMEOUT_MS: positiveInt.default(15_000),
   HOOKFLOW_RESPONSE_BODY_LIMIT: positiveInt.default(4096),
+
+  // Messages older than this are deleted by the scheduled maintenance, which runs this often.
+  HOOKFLOW_RETENTION: duration(60_000).default(ms('7d')),
+  HOOKFLOW_MAINTENANCE_INTERVAL: duration(10_000).default(ms('1h')),
 
   // Notification channels of the failure lifecycle; each one left unset is skipped.
   SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), { message: 'must start with smtp:// or smtps://' }),

@@ -1,8 +1,9 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Collections } from './db/mongo';
 import type { EndpointDoc, EndpointEventDoc } from './db/types';
 import { notFound, UserError } from './errors';
 import { newId } from './ids';
+import { startEndpointWorkflow } from './starts';
 import { generateSecret } from './webhooks/signing';
 import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
 import type { EndpointStatus } from '../workflows/delivery-types';
@@ -19,17 +20,7 @@ export interface EndpointServiceDeps {
 }
 
 export function createEndpointService({ db, temporal, taskQueue, now = () => new Date(), statusWaitMs = 10_000 }: EndpointServiceDeps) {
-  const startLifecycle = async (endpoint: EndpointDoc) => {
-    try {
-      await temporal.workflow.start('endpointLifecycle', {
-        taskQueue,
-        workflowId: endpointWorkflowId(endpoint._id),
-        args: [{ endpointId: endpoint._id, tenantId: endpoint.tenantId }],
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    }
-  };
+  const startLifecycle = (endpoint: EndpointDoc) => startEndpointWorkflow(temporal, taskQueue, endpoint);
 
   const signalLifecycle = (endpoint: EndpointDoc, input: LifecycleInput) =>
     temporal.workflow.signalWithStart('endpointLifecycle', {

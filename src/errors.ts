@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'INVALID_CONTACT'
   | 'INVALID_INPUT'
   | 'ENDPOINT_NOT_DISABLED'
-  | 'ENDPOINT_ALREADY_DISABLED';
+  | 'ENDPOINT_ALREADY_DISABLED'
+  | 'INVALID_CURSOR';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

@@ -1,14 +1,18 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import type { Filter } from 'mongodb';
+import { ensureDeliveryRows, newDeliveryRows } from './db/deliveries';
 import type { Collections } from './db/mongo';
 import { isDuplicateKeyError } from './db/mongo';
-import { attemptId, deliveryId, type AttemptDoc, type DeliveryView, type MessageDoc } from './db/types';
+import { attemptId, deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type MessageDoc } from './db/types';
 import type { EndpointService } from './endpoints';
-import { notFound } from './errors';
+import { notFound, UserError } from './errors';
 import { idempotentMessageId, newId } from './ids';
+import { afterPosition, decodeCursor, encodeCursor, pageSize, timeRange, type Page } from './paging';
 import { parseSendMessage } from './validation';
-import { deliverMessageWorkflowId } from '../workflows/definitions';
-import type { DeliverMessageInput } from '../workflows/delivery-types';
-import { DELIVERY_STATUS, ENDPOINT_IDS, EVENT_TYPE, TENANT_ID } from '../workflows/search-attributes';
+import { startMessageWorkflow } from './starts';
+import { deliverMessageWorkflowId, redeliverMessagesWorkflowId } from '../workflows/definitions';
+import type { DeliveryStatus } from '../workflows/delivery-types';
+import { DELIVERY_STATUS, ENDPOINT_IDS, TENANT_ID } from '../workflows/search-attributes';
 
 export interface MessageServiceDeps {
   db: Collections;
@@ -19,38 +23,62 @@ export interface MessageServiceDeps {
   now?: () => Date;
 }
 
+export interface MessageFilter {
+  eventTypes?: string[] | null;
+  endpointId?: string | null;
+  status?: DeliveryStatus | null;
+  createdAfter?: Date | null;
+  createdBefore?: Date | null;
+  occurredAfter?: Date | null;
+  occurredBefore?: Date | null;
+}
+
+/** At most this many deliveries are re-enqueued by one recoverEndpoint call. */
+export const RECOVERY_LIMIT = 1000;
+const UNSUCCESSFUL: DeliveryStatus[] = ['PARKED', 'EXHAUSTED', 'CANCELLED'];
+const IN_FLIGHT: DeliveryStatus[] = ['PENDING', 'FAILING'];
+
+function unlessDuplicate(error: unknown): void {
+  if (!isDuplicateKeyError(error)) throw error;
+}
+
 export function createMessageService({ db, endpoints, temporal, taskQueue, maxPayloadBytes, now = () => new Date() }: MessageServiceDeps) {
-  /** Starts the message's workflow unless it already ran: its id is derived from the message id. */
-  async function startDelivery(message: MessageDoc): Promise<void> {
-    const input: DeliverMessageInput = {
-      tenantId: message.tenantId,
-      messageId: message._id,
-      eventType: message.eventType,
-      endpointIds: message.endpointIds,
-    };
-    try {
-      await temporal.workflow.start('deliverMessage', {
-        taskQueue,
-        workflowId: message.workflowId,
-        args: [input],
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: TENANT_ID, value: message.tenantId },
-          { key: EVENT_TYPE, value: message.eventType },
-          { key: ENDPOINT_IDS, value: message.endpointIds },
-          { key: DELIVERY_STATUS, value: 'DELIVERING' },
-        ],
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    }
+  const startDelivery = async (message: MessageDoc) => void (await startMessageWorkflow(temporal, taskQueue, message));
+
+  /** Delivers the messages again to one endpoint, in event order, as a new workflow run. */
+  async function startRedelivery(tenantId: string, endpointId: string, messageIds: string[], reason: string): Promise<string> {
+    const workflowId = redeliverMessagesWorkflowId(endpointId, newId('msg').slice(4));
+    await db.deliveries.updateMany(
+      { _id: { $in: messageIds.map((m) => deliveryId(m, endpointId)) } },
+      { $set: { status: 'PENDING', workflowId, updatedAt: now() } },
+    );
+    await temporal.workflow.start('redeliverMessages', {
+      taskQueue,
+      workflowId,
+      args: [{ tenantId, endpointId, messageIds, reason }],
+      typedSearchAttributes: [
+        { key: TENANT_ID, value: tenantId },
+        { key: ENDPOINT_IDS, value: [endpointId] },
+        { key: DELIVERY_STATUS, value: 'DELIVERING' },
+      ],
+    });
+    return workflowId;
   }
 
-  return {
+  async function pageOfMessages(ids: string[]): Promise<MessageDoc[]> {
+    const found = new Map((await db.messages.find({ _id: { $in: ids } }).toArray()).map((m) => [m._id, m]));
+    return ids.map((id) => found.get(id)).filter((m): m is MessageDoc => m !== undefined);
+  }
+
+  const service = {
+    startDelivery,
+
     /**
-     * Stores the message, then starts its workflow. The insert comes first so that an accepted
-     * message is never lost; a crash between the two is repaired by repeating the call with the same
-     * idempotency key (or by reconciliation), and the derived workflow id makes a second start a no-op.
+     * Stores the delivery rows, then the message, then starts its workflow. Every stored message thus has
+     * its rows, and the message is stored before it is acknowledged, so it is never lost: a crash before
+     * the start is repaired by repeating the call with the same idempotency key, or by reconciliation
+     * (which also removes the rows of a message that was never stored). The workflow id is derived from
+     * the message id, so a second start is a no-op.
      */
     async send(
       tenantId: string,
@@ -71,17 +99,21 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         endpointIds: targets.map((e) => e._id),
         workflowId: deliverMessageWorkflowId(id),
       };
+      const rows = newDeliveryRows(message);
+      // With an idempotency key, a concurrent call may have stored the same rows: that is no error.
+      if (rows.length > 0) await db.deliveries.insertMany(rows, { ordered: false }).catch(unlessDuplicate);
       try {
         await db.messages.insertOne(message);
-        await startDelivery(message);
-        return message;
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
         const first = await db.messages.findOne({ _id: id });
         if (!first) throw error;
+        await ensureDeliveryRows(db, first);
         await startDelivery(first);
         return first;
       }
+      await startDelivery(message);
+      return message;
     },
 
     async get(tenantId: string, id: string): Promise<MessageDoc> {
@@ -90,27 +122,11 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       return message;
     },
 
-    /** Deliveries by `_id`; one without a stored row has not been attempted yet and is PENDING. */
+    /** Deliveries by `_id`, in the order the message was routed. */
     async deliveries(message: MessageDoc): Promise<DeliveryView[]> {
       if (message.endpointIds.length === 0) return [];
-      const ids = message.endpointIds.map((endpointId) => deliveryId(message._id, endpointId));
-      const stored = new Map((await db.deliveries.find({ _id: { $in: ids } }).toArray()).map((d) => [d._id, d]));
-      return message.endpointIds.map(
-        (endpointId, i) =>
-          stored.get(ids[i]!) ?? {
-            _id: ids[i]!,
-            tenantId: message.tenantId,
-            messageId: message._id,
-            endpointId,
-            status: 'PENDING',
-            occurredAt: message.occurredAt,
-            workflowId: message.workflowId,
-            attemptCount: 0,
-            lastAttemptAt: null,
-            createdAt: message.createdAt,
-            updatedAt: message.createdAt,
-          },
-      );
+      const rows = new Map((await db.deliveries.find({ _id: { $in: message.endpointIds.map((e) => deliveryId(message._id, e)) } }).toArray()).map((d) => [d.endpointId, d]));
+      return message.endpointIds.map((endpointId) => rows.get(endpointId) ?? newDeliveryRows({ ...message, endpointIds: [endpointId] })[0]!);
     },
 
     /** Attempts by `_id`: their ids follow from the delivery id and the attempt count. */
@@ -120,7 +136,98 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       const attempts = await db.attempts.find({ _id: { $in: ids } }).toArray();
       return attempts.sort((a, b) => a.seq - b.seq);
     },
+
+    /**
+     * The tenant's messages, newest first. A filter on the endpoint or the delivery status is served by
+     * the deliveries collection (which repeats the message's type and times); the rest by messages.
+     */
+    async list(tenantId: string, filter: MessageFilter, first?: number | null, after?: string | null): Promise<Page<MessageDoc>> {
+      const size = pageSize(first);
+      const position = decodeCursor(after);
+      if (filter.endpointId) await endpoints.getForHistory(tenantId, filter.endpointId);
+      const created = timeRange(filter.createdAfter, filter.createdBefore);
+      const occurred = timeRange(filter.occurredAfter, filter.occurredBefore);
+      const eventTypes = filter.eventTypes?.length ? { $in: filter.eventTypes } : undefined;
+
+      if (filter.endpointId || filter.status) {
+        const query: Filter<DeliveryDoc> = {
+          tenantId,
+          ...(filter.endpointId ? { endpointId: filter.endpointId } : {}),
+          ...(filter.status ? { status: filter.status } : {}),
+          ...(eventTypes ? { eventType: eventTypes } : {}),
+          ...(created ? { messageCreatedAt: created } : {}),
+          ...(occurred ? { occurredAt: occurred } : {}),
+        };
+        const rows = await db.deliveries
+          .find({ $and: [query, afterPosition<DeliveryDoc>(position, 'messageCreatedAt', 'messageId')] }, { projection: { messageId: 1, messageCreatedAt: 1 } })
+          .sort({ messageCreatedAt: -1, messageId: -1 })
+          .limit(size + 1)
+          .toArray();
+        const page = rows.slice(0, size);
+        // Without an endpoint, one message can match through several deliveries: list it once.
+        const ids = [...new Set(page.map((r) => r.messageId))];
+        const last = page[page.length - 1];
+        return {
+          nodes: await pageOfMessages(ids),
+          endCursor: last ? encodeCursor({ at: last.messageCreatedAt, id: last.messageId }) : null,
+          hasNextPage: rows.length > size,
+          totalCount: filter.endpointId ? await db.deliveries.countDocuments(query) : null,
+        };
+      }
+
+      const query: Filter<MessageDoc> = {
+        tenantId,
+        ...(eventTypes ? { eventType: eventTypes } : {}),
+        ...(created ? { createdAt: created } : {}),
+        ...(occurred ? { occurredAt: occurred } : {}),
+      };
+      const rows = await db.messages
+        .find({ $and: [query, afterPosition<MessageDoc>(position, 'createdAt', '_id')] })
+        .sort({ createdAt: -1, _id: -1 })
+        .limit(size + 1)
+        .toArray();
+      const page = rows.slice(0, size);
+      const last = page[page.length - 1];
+      return {
+        nodes: page,
+        endCursor: last ? encodeCursor({ at: last.createdAt, id: last._id }) : null,
+        hasNextPage: rows.length > size,
+        totalCount: await db.messages.countDocuments(query),
+      };
+    },
+
+    /** Delivers a message to one of its endpoints again, as a new workflow run, even if it succeeded. */
+    async resend(tenantId: string, messageId: string, endpointId: string): Promise<DeliveryView> {
+      const message = await service.get(tenantId, messageId);
+      await endpoints.get(tenantId, endpointId);
+      if (!message.endpointIds.includes(endpointId)) {
+        throw new UserError('NOT_FOUND', `message ${JSON.stringify(messageId)} was not routed to endpoint ${JSON.stringify(endpointId)}`);
+      }
+      await ensureDeliveryRows(db, message);
+      await startRedelivery(tenantId, endpointId, [messageId], 'resendMessage');
+      return (await db.deliveries.findOne({ _id: deliveryId(messageId, endpointId) }))!;
+    },
+
+    /**
+     * Re-enqueues every message of the window whose delivery to the endpoint did not succeed (PARKED,
+     * EXHAUSTED or CANCELLED), oldest event first, at most RECOVERY_LIMIT of them. Deliveries still being
+     * retried are left to their own workflow.
+     */
+    async recover(tenantId: string, endpointId: string, since: Date, until: Date | null | undefined) {
+      await endpoints.get(tenantId, endpointId);
+      const window = timeRange(since, until ?? now())!;
+      const rows = await db.deliveries
+        .find({ endpointId, status: { $in: UNSUCCESSFUL }, messageCreatedAt: window }, { projection: { messageId: 1, occurredAt: 1 } })
+        .sort({ occurredAt: 1, _id: 1 })
+        .limit(RECOVERY_LIMIT + 1)
+        .toArray();
+      const chosen = rows.slice(0, RECOVERY_LIMIT).map((r) => r.messageId);
+      const inFlight = await db.deliveries.countDocuments({ endpointId, status: { $in: IN_FLIGHT }, messageCreatedAt: window });
+      const workflowId = chosen.length > 0 ? await startRedelivery(tenantId, endpointId, chosen, 'recoverEndpoint') : null;
+      return { enqueued: chosen.length, inFlight, truncated: rows.length > RECOVERY_LIMIT, workflowId };
+    },
   };
+  return service;
 }
 
 export type MessageService = ReturnType<typeof createMessageService>;

@@ -6,7 +6,7 @@ import { createServices, startApiServer, type RunningApi } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
 import { connectMongo, type Mongo } from './db/mongo';
 import { createLogger } from './log';
-import { connectClient, connectWorker, ensureSearchAttributes } from './temporal';
+import { connectClient, connectWorker, ensureMaintenanceSchedule, ensureNamespaceRetention, ensureSearchAttributes } from './temporal';
 import { generateApiKey, type TenantService } from './tenants';
 import { createWorker } from './worker';
 import { createNotifier } from './notify/channels';
@@ -49,6 +49,12 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
   installTemporalLogging(log);
   const client = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
   await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE, log);
+  await ensureNamespaceRetention(client, config.TEMPORAL_NAMESPACE, config.HOOKFLOW_RETENTION, log);
+  await ensureMaintenanceSchedule(
+    client,
+    { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.HOOKFLOW_MAINTENANCE_INTERVAL, retentionMs: config.HOOKFLOW_RETENTION },
+    log,
+  );
   const connection = await connectWorker(addresses.temporalAddress);
   const worker = await createWorker({
     connection,

@@ -8,6 +8,10 @@ export const deliverMessageWorkflowId = (messageId: string) => `deliver-${messag
 export const endpointWorkflowId = (endpointId: string) => `endpoint-${endpointId}`;
 /** The delivery of an endpoint's parked messages after its n-th lifecycle event (a reactivation). */
 export const redeliverWorkflowId = (endpointId: string, eventNumber: number) => `redeliver-${endpointId}-${eventNumber}`;
+/** A resendMessage or recoverEndpoint run; `unique` tells runs apart. */
+export const redeliverMessagesWorkflowId = (endpointId: string, unique: string) => `resend-${endpointId}-${unique}`;
+/** The scheduled maintenance: retention and reconciliation. */
+export const MAINTENANCE_SCHEDULE_ID = 'hookflow-maintenance';
 
 /** Failures, recoveries and exhaustion from deliveries; disable and reactivate from a person. */
 export const lifecycleSignal = defineSignal<[LifecycleInput]>('lifecycle');
@@ -29,4 +33,13 @@ export interface EndpointLifecycleInput {
 export interface RedeliverParkedInput {
   endpointId: string;
   tenantId: string;
+  /** Carried over by continue-as-new. */
+  deliveredBefore?: number;
+}
+
+export interface RedeliverMessagesInput {
+  endpointId: string;
+  tenantId: string;
+  messageIds: string[];
+  reason: string;
 }

@@ -5,6 +5,8 @@
 import type { EndpointStatus } from './delivery-types';
 
 export type LifecycleEventKind = 'ON_FAILURE' | 'ON_FAILURE_RECOVERED' | 'ON_DEACTIVATION' | 'REACTIVATED';
+/** Recorded by the maintenance workflow, not by the lifecycle: retention deleted a parked message. */
+export type EndpointEventKind = LifecycleEventKind | 'PARKED_MESSAGE_EXPIRED';
 
 /** What the endpoint workflow is told, by delivery workflows or by a person through the API. */
 export type LifecycleInput =

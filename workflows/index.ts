@@ -1,4 +1,5 @@
 /** Every workflow the worker runs. Each lives in its own file; this is the bundle's entry point. */
 export { deliverMessage } from './deliver-message';
 export { endpointLifecycle } from './endpoint';
-export { redeliverParked } from './redeliver';
+export { redeliverMessages, redeliverParked } from './redeliver';
+export { maintenance } from './maintenance';

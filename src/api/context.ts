@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { EndpointService } from '../endpoints';
+import type { HistoryService } from '../history';
 import type { MessageService } from '../messages';
 import type { TenantService } from '../tenants';
 
@@ -7,6 +8,7 @@ export interface Services {
   endpoints: EndpointService;
   messages: MessageService;
   tenants: TenantService;
+  history: HistoryService;
 }
 
 export interface ApiContext {

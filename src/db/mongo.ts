@@ -1,5 +1,5 @@
 import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
-import type { ApiKeyDoc, AttemptDoc, DeliveryDoc, EndpointDoc, EndpointEventDoc, MessageDoc, NotificationDoc, TenantDoc } from './types';
+import type { ApiKeyDoc, AttemptDoc, DeliveryDoc, EndpointDoc, EndpointEventDoc, MaintenanceRunDoc, MessageDoc, NotificationDoc, TenantDoc } from './types';
 
 export interface Collections {
   tenants: Collection<TenantDoc>;
@@ -10,6 +10,7 @@ export interface Collections {
   attempts: Collection<AttemptDoc>;
   endpointEvents: Collection<EndpointEventDoc>;
   notifications: Collection<NotificationDoc>;
+  maintenanceRuns: Collection<MaintenanceRunDoc>;
 }
 
 export interface Mongo {
@@ -36,21 +37,37 @@ export async function connectMongo(uri: string, dbName: string): Promise<Mongo> 
     attempts: db.collection('attempts'),
     endpointEvents: db.collection('endpointEvents'),
     notifications: db.collection('notifications'),
+    maintenanceRuns: db.collection('maintenanceRuns'),
   };
   await ensureIndexes(collections);
   return { client, db, collections, close: () => client.close() };
 }
 
 /**
- * Secondary indexes for the list queries. Lookups on the hot paths (API key, endpoint, message,
- * delivery, attempt) all go by `_id` and need none.
+ * Secondary indexes, one per list query the API offers (README, "MongoDB access"). Lookups on the hot
+ * paths (API key, endpoint, message, delivery, attempt) all go by `_id` and need none.
  */
+export const INDEXES: { collection: keyof Collections; key: Record<string, 1 | -1>; name: string; serves: string }[] = [
+  { collection: 'endpoints', key: { tenantId: 1, createdAt: 1 }, name: 'tenant_created', serves: 'endpoints; routing a message' },
+  { collection: 'messages', key: { tenantId: 1, createdAt: -1, _id: -1 }, name: 'tenant_created_id', serves: 'messages, createdAfter/Before' },
+  { collection: 'messages', key: { tenantId: 1, eventType: 1, createdAt: -1 }, name: 'tenant_type_created', serves: 'messages by eventTypes' },
+  { collection: 'messages', key: { tenantId: 1, occurredAt: -1 }, name: 'tenant_occurred', serves: 'messages, occurredAfter/Before' },
+  { collection: 'messages', key: { createdAt: 1 }, name: 'created', serves: 'retention: the oldest messages first' },
+  { collection: 'deliveries', key: { tenantId: 1, endpointId: 1, messageCreatedAt: -1 }, name: 'tenant_endpoint_created', serves: 'messages by endpointId' },
+  { collection: 'deliveries', key: { tenantId: 1, status: 1, messageCreatedAt: -1 }, name: 'tenant_status_created', serves: 'messages by delivery status' },
+  { collection: 'deliveries', key: { endpointId: 1, status: 1, occurredAt: 1 }, name: 'endpoint_status_occurred', serves: 'parked messages in event order; recoverEndpoint' },
+  { collection: 'deliveries', key: { status: 1, updatedAt: 1 }, name: 'status_updated', serves: 'reconciliation: open deliveries' },
+  { collection: 'deliveries', key: { messageId: 1 }, name: 'message', serves: 'retention: a message\'s deliveries' },
+  { collection: 'attempts', key: { endpointId: 1, startedAt: -1, _id: -1 }, name: 'endpoint_started_id', serves: 'attempts(endpointId); Endpoint.stats' },
+  { collection: 'attempts', key: { messageId: 1 }, name: 'message', serves: 'retention: a message\'s attempts' },
+  { collection: 'endpointEvents', key: { endpointId: 1, at: 1 }, name: 'endpoint_at', serves: 'Endpoint.events' },
+  { collection: 'maintenanceRuns', key: { startedAt: -1 }, name: 'started', serves: 'maintenanceRuns' },
+];
+
 async function ensureIndexes(c: Collections): Promise<void> {
-  await c.endpoints.createIndex({ tenantId: 1, createdAt: 1 }, { name: 'tenant_created' });
-  await c.messages.createIndex({ tenantId: 1, createdAt: -1 }, { name: 'tenant_created' });
-  await c.attempts.createIndex({ endpointId: 1, startedAt: -1 }, { name: 'endpoint_started' });
-  await c.deliveries.createIndex({ endpointId: 1, status: 1, occurredAt: 1 }, { name: 'endpoint_status_occurred' });
-  await c.endpointEvents.createIndex({ endpointId: 1, at: 1 }, { name: 'endpoint_at' });
+  for (const index of INDEXES) {
+    await (c[index.collection] as Collection<any>).createIndex(index.key, { name: index.name });
+  }
 }
 
 export const isDuplicateKeyError = (error: unknown): boolean =>

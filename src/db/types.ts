@@ -1,6 +1,6 @@
 import type { RetryPolicy } from '../../workflows/retry-schedule';
 import type { DeliveryStatus, EndpointStatus } from '../../workflows/delivery-types';
-import type { LifecycleEventKind } from '../../workflows/endpoint-lifecycle';
+import type { EndpointEventKind } from '../../workflows/endpoint-lifecycle';
 
 /**
  * Documents as stored in MongoDB. Ids are prefixed strings (`ep_…`, `msg_…`), never ObjectIds, so
@@ -45,7 +45,7 @@ export interface EndpointEventDoc {
   _id: string;
   endpointId: string;
   tenantId: string;
-  kind: LifecycleEventKind;
+  kind: EndpointEventKind;
   at: Date;
   reason: string;
   messageId: string | null;
@@ -72,13 +72,20 @@ export interface MessageDoc {
   workflowId: string;
 }
 
-/** `_id` is `${messageId}:${endpointId}`: one delivery per message and endpoint. */
+/**
+ * `_id` is `${messageId}:${endpointId}`: one delivery per message and endpoint, created with the message.
+ * It repeats the message's event type and times, so that history queries filtered by endpoint or status
+ * are served by this collection's indexes alone.
+ */
 export interface DeliveryDoc {
   _id: string;
   tenantId: string;
   messageId: string;
   endpointId: string;
   status: DeliveryStatus;
+  eventType: string;
+  /** The message's createdAt: history pages are ordered by it. */
+  messageCreatedAt: Date;
   /** When the message's event happened: parked deliveries are resumed in this order. */
   occurredAt: Date;
   workflowId: string;
@@ -88,8 +95,16 @@ export interface DeliveryDoc {
   updatedAt: Date;
 }
 
-/** A delivery as read by the API: stored, or PENDING when no attempt has been made yet. */
 export type DeliveryView = DeliveryDoc;
+
+/** One run of the maintenance workflow; `_id` is its workflow run id. */
+export interface MaintenanceRunDoc {
+  _id: string;
+  workflowId: string;
+  startedAt: Date;
+  finishedAt: Date;
+  counts: Record<string, number>;
+}
 
 /**
  * `_id` is `${deliveryId}:${seq}`, where seq counts every attempt of the delivery across workflow

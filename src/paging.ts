@@ -1,0 +1,57 @@
+import type { Filter } from 'mongodb';
+import { UserError } from './errors';
+
+/**
+ * Keyset paging, newest first, on (time, _id): a cursor names the last row seen, so rows inserted
+ * meanwhile (newer) never shift later pages, and every page is an index range, never a skip.
+ */
+export interface Position {
+  at: Date;
+  id: string;
+}
+
+export const MAX_PAGE = 500;
+
+export interface Page<T> {
+  nodes: T[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+  totalCount: number | null;
+}
+
+export function encodeCursor(position: Position): string {
+  return Buffer.from(JSON.stringify([position.at.getTime(), position.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | null | undefined): Position | null {
+  if (!cursor) return null;
+  try {
+    const [ms, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof ms === 'number' && typeof id === 'string') return { at: new Date(ms), id };
+  } catch {
+    // fall through to the error below
+  }
+  throw new UserError('INVALID_CURSOR', 'after: not a cursor returned by this API (pass pageInfo.endCursor as it is)', 'after');
+}
+
+export function pageSize(first: number | null | undefined, fallback = 50): number {
+  const size = first ?? fallback;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE) {
+    throw new UserError('INVALID_INPUT', `first must be between 1 and ${MAX_PAGE}`, 'first');
+  }
+  return size;
+}
+
+/** Rows strictly after `position` in (timeField desc, idField desc) order. */
+export function afterPosition<T>(position: Position | null, timeField: string, idField: string): Filter<T> {
+  if (!position) return {};
+  return {
+    $or: [{ [timeField]: { $lt: position.at } }, { [timeField]: position.at, [idField]: { $lt: position.id } }],
+  } as Filter<T>;
+}
+
+/** A time range filter on one field; absent bounds are open. */
+export function timeRange(after: Date | null | undefined, before: Date | null | undefined): { $gte?: Date; $lt?: Date } | undefined {
+  if (!after && !before) return undefined;
+  return { ...(after ? { $gte: after } : {}), ...(before ? { $lt: before } : {}) };
+}
