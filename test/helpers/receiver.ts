@@ -20,7 +20,7 @@ export const answer =
   };
 
 /** A real HTTP receiver on 127.0.0.1 that records every request and answers as scripted. */
-export async function startReceiver(script: Script = answer(202, 'accepted')) {
+export async function startReceiver(script: Script = answer(202, 'accepted'), port = 0) {
   const requests: ReceivedRequest[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
   let current = script;
@@ -43,11 +43,11 @@ export async function startReceiver(script: Script = answer(202, 'accepted')) {
       void current(request, index, res);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}/webhook`,
-    port,
+    url: `http://127.0.0.1:${bound}/webhook`,
+    port: bound,
     requests,
     setScript(next: Script) {
       current = next;

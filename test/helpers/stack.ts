@@ -10,6 +10,7 @@ import { createWorker } from '../../src/worker';
 import { loadConfig } from '../../src/config';
 import { createNotifier } from '../../src/notify/channels';
 import type { Services } from '../../src/api/context';
+import type { MaintenanceInput, MaintenanceReport } from '../../workflows/maintenance-types';
 
 let runtimeInstalled = false;
 
@@ -29,6 +30,8 @@ export interface TestStack {
   worker: Worker;
   services: Services;
   taskQueue: string;
+  /** Runs one maintenance pass now, as the schedule would, and returns its report. */
+  runMaintenance(input?: Partial<MaintenanceInput>): Promise<MaintenanceReport>;
   /** POSTs a GraphQL request to the real HTTP API; `apiKey: null` sends no Authorization header. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, apiKey?: string | null): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
@@ -78,6 +81,13 @@ export async function startStack(options: { deliveryTimeoutMs?: number; notifyEn
       return tenant;
     },
     api,
+    runMaintenance(input = {}) {
+      return temporal.workflow.execute('maintenance', {
+        taskQueue,
+        workflowId: `maintenance-${randomUUID()}`,
+        args: [{ retentionMs: 7 * 24 * 60 * 60_000, minAgeMs: 60_000, ...input }],
+      });
+    },
     mongo,
     temporal,
     worker,
