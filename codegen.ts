@@ -18,6 +18,8 @@ const config: CodegenConfig = {
           Delivery: '../../db/types#DeliveryView',
           Attempt: '../../db/types#AttemptDoc',
           MaintenanceRun: '../../db/types#MaintenanceRunDoc',
+          Tenant: '../../db/types#TenantDoc',
+          ApiKey: '../../db/types#ApiKeyDoc',
         },
       },
     },

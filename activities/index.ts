@@ -7,7 +7,9 @@ import { attemptId, deliveryId, type MessageDoc } from '../src/db/types';
 import type { Channel, Notifier } from '../src/notify/channels';
 import { notifies, renderNotification } from '../src/notify/render';
 import { buildWebhookRequest } from '../src/webhooks/signing';
-import { postWebhook } from '../src/webhooks/http-post';
+import { postWebhook, type PostResult } from '../src/webhooks/http-post';
+import { blockedTarget, type UrlPolicy } from '../src/webhooks/url-guard';
+import type { SecretBox } from '../src/secret-box';
 import { deliveryStatusAfterAttempt } from '../workflows/delivery-status';
 import { createMaintenanceActivities } from './maintenance';
 import type { AttemptDeliveryInput, AttemptOutcome, DeliveryStatus, EndpointStatus, ParkedDelivery } from '../workflows/delivery-types';
@@ -16,6 +18,10 @@ import type { LifecycleInput, RaisedEvent } from '../workflows/endpoint-lifecycl
 
 export interface ActivityDeps {
   db: Collections;
+  secretBox: SecretBox;
+  urlPolicy: UrlPolicy;
+  /** Requests this worker keeps in flight to one endpoint at most, so a slow receiver holds few slots. */
+  maxInFlightPerEndpoint: number;
   http: { agent: Agent; timeoutMs: number; bodyLimit: number };
   notifier: Notifier;
   temporal: Client;
@@ -25,14 +31,17 @@ export interface ActivityDeps {
 }
 
 /** Activities are built once per worker over clients it owns; workflows type them from this factory. */
-export function createActivities({ db, http, notifier, temporal, taskQueue, log, now = () => new Date() }: ActivityDeps) {
+export function createActivities(deps: ActivityDeps) {
+  const { db, temporal, taskQueue, log, now = () => new Date() } = deps;
   return {
-    ...createDeliveryActivities({ db, http, notifier, temporal, taskQueue, log, now }),
+    ...createDeliveryActivities({ ...deps, now }),
     ...createMaintenanceActivities({ db, temporal, taskQueue, log, now }),
   };
 }
 
-function createDeliveryActivities({ db, http, notifier, temporal, taskQueue, log, now }: ActivityDeps & { now: () => Date }) {
+function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
+  const { db, http, notifier, temporal, taskQueue, log, now, secretBox, urlPolicy, maxInFlightPerEndpoint } = deps;
+  const inFlight = new Map<string, number>();
   /** Sets a delivery's status, creating its row if no attempt wrote one yet. */
   async function setDeliveryStatus(
     message: MessageDoc,
@@ -84,10 +93,13 @@ function createDeliveryActivities({ db, http, notifier, temporal, taskQueue, log
         await setDeliveryStatus(message, endpoint._id, 'PARKED', input.workflowId);
         return { kind: 'parked' };
       }
+      const busy = inFlight.get(endpoint._id) ?? 0;
+      if (busy >= maxInFlightPerEndpoint) return { kind: 'throttled' };
 
       const startedAt = now();
+      const secrets = endpoint.secrets.filter((s) => s.expiresAt === null || s.expiresAt > startedAt).map((s) => secretBox.open(s.sealed));
       const webhook = buildWebhookRequest({
-        secret: endpoint.secret,
+        secrets,
         messageId: message._id,
         eventType: message.eventType,
         occurredAt: message.occurredAt,
@@ -95,7 +107,18 @@ function createDeliveryActivities({ db, http, notifier, temporal, taskQueue, log
         now: startedAt,
       });
       const started = performance.now();
-      const result = await postWebhook(http.agent, endpoint.url, webhook.headers, webhook.body, http);
+      inFlight.set(endpoint._id, busy + 1);
+      let result: PostResult;
+      try {
+        const blocked = blockedTarget(endpoint.url, urlPolicy);
+        result = blocked
+          ? { ok: false, reason: 'blocked', error: `blocked by the SSRF guard: ${blocked}`, statusCode: null, body: null }
+          : await postWebhook(http.agent, endpoint.url, webhook.headers, webhook.body, http);
+      } finally {
+        const left = (inFlight.get(endpoint._id) ?? 1) - 1;
+        if (left === 0) inFlight.delete(endpoint._id);
+        else inFlight.set(endpoint._id, left);
+      }
       const durationMs = Math.round(performance.now() - started);
 
       const id = deliveryId(message._id, endpoint._id);

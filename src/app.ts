@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createHttpServer } from './api/http';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createApi } from './api/server';
@@ -8,8 +9,18 @@ import { createEndpointService } from './endpoints';
 import { createHistoryService } from './history';
 import { createMessageService } from './messages';
 import { createTenantService } from './tenants';
+import type { SecretBox } from './secret-box';
+import type { UrlPolicy } from './webhooks/url-guard';
 
-export function createServices(args: { db: Collections; temporal: Client; taskQueue: string; maxPayloadBytes: number }): Services {
+export function createServices(args: {
+  db: Collections;
+  temporal: Client;
+  taskQueue: string;
+  maxPayloadBytes: number;
+  secretBox: SecretBox;
+  urlPolicy: UrlPolicy;
+  rotationOverlapMs: number;
+}): Services {
   const endpoints = createEndpointService(args);
   return {
     endpoints,
@@ -31,11 +42,12 @@ export async function startApiServer(args: {
   log: Logger;
   host: string;
   port: number;
+  adminToken?: string;
+  maxRequestBytes: number;
   graphiqlApiKey?: string;
 }): Promise<RunningApi> {
   const yoga = createApi(args);
-  const server = createServer(yoga);
-  server.requestTimeout = 30_000;
+  const server = createHttpServer(yoga, args.log, args.maxRequestBytes);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(args.port, args.host, resolve);

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ms from 'ms';
 import { z } from 'zod';
+import { parsePrivateAllowList, type UrlPolicy } from './webhooks/url-guard';
 
 /** The project root: `.data/` and the FerretDB launcher are found relative to it. */
 export const projectRoot = path.resolve(__dirname, '..');
@@ -63,6 +64,27 @@ const schema = z.object({
   HOOKFLOW_RETENTION: duration(60_000).default(ms('7d')),
   HOOKFLOW_MAINTENANCE_INTERVAL: duration(10_000).default(ms('1h')),
 
+  // Security (README, "Security").
+  HOOKFLOW_ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 24, { message: 'must be at least 24 characters' }),
+  HOOKFLOW_ENCRYPTION_KEY: optionalString.refine((v) => v === undefined || Buffer.from(v, 'base64').length === 32, {
+    message: 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)',
+  }),
+  HOOKFLOW_ALLOW_HTTP: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  HOOKFLOW_ALLOW_PRIVATE_URLS: optionalString.refine(
+    (v) => {
+      try {
+        parsePrivateAllowList(v);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be "true", "false" or a comma-separated list of CIDR ranges, e.g. 10.0.0.0/8,fd00::/8' },
+  ),
+  HOOKFLOW_SECRET_ROTATION_OVERLAP: duration(0).default(ms('24h')),
+  HOOKFLOW_MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
+  HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT: positiveInt.default(8),
+
   // Notification channels of the failure lifecycle; each one left unset is skipped.
   SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), { message: 'must start with smtp:// or smtps://' }),
   NOTIFY_EMAIL_FROM: z.string().min(3).default('Hookflow <hookflow@localhost>'),
@@ -85,6 +107,11 @@ const schema = z.object({
 });
 
 export type Config = z.infer<typeof schema>;
+
+export const urlPolicyOf = (config: Config): UrlPolicy => ({
+  allowHttp: config.HOOKFLOW_ALLOW_HTTP,
+  allowPrivate: parsePrivateAllowList(config.HOOKFLOW_ALLOW_PRIVATE_URLS),
+});
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -3,6 +3,8 @@ import type { Collections } from './db/mongo';
 import type { EndpointDoc, EndpointEventDoc } from './db/types';
 import { notFound, UserError } from './errors';
 import { newId } from './ids';
+import type { SecretBox } from './secret-box';
+import { assertUrlAllowed, type UrlPolicy } from './webhooks/url-guard';
 import { startEndpointWorkflow } from './starts';
 import { generateSecret } from './webhooks/signing';
 import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
@@ -12,6 +14,10 @@ import type { LifecycleInput } from '../workflows/endpoint-lifecycle';
 
 export interface EndpointServiceDeps {
   db: Collections;
+  secretBox: SecretBox;
+  urlPolicy: UrlPolicy;
+  /** How long a rotated secret keeps signing next to the new one. */
+  rotationOverlapMs: number;
   temporal: Client;
   taskQueue: string;
   now?: () => Date;
@@ -19,7 +25,16 @@ export interface EndpointServiceDeps {
   statusWaitMs?: number;
 }
 
-export function createEndpointService({ db, temporal, taskQueue, now = () => new Date(), statusWaitMs = 10_000 }: EndpointServiceDeps) {
+export function createEndpointService({
+  db,
+  secretBox,
+  urlPolicy,
+  rotationOverlapMs,
+  temporal,
+  taskQueue,
+  now = () => new Date(),
+  statusWaitMs = 10_000,
+}: EndpointServiceDeps) {
   const startLifecycle = (endpoint: EndpointDoc) => startEndpointWorkflow(temporal, taskQueue, endpoint);
 
   const signalLifecycle = (endpoint: EndpointDoc, input: LifecycleInput) =>
@@ -44,12 +59,14 @@ export function createEndpointService({ db, temporal, taskQueue, now = () => new
   const service = {
     async create(tenantId: string, input: unknown): Promise<{ endpoint: EndpointDoc; secret: string }> {
       const fields = parseCreateEndpoint(input);
+      assertUrlAllowed(fields.url, urlPolicy);
       const at = now();
+      const secret = generateSecret();
       const endpoint: EndpointDoc = {
         _id: newId('ep'),
         tenantId,
         ...fields,
-        secret: generateSecret(),
+        secrets: [{ sealed: secretBox.seal(secret), expiresAt: null }],
         status: 'ACTIVE',
         failingSince: null,
         disabledAt: null,
@@ -59,7 +76,24 @@ export function createEndpointService({ db, temporal, taskQueue, now = () => new
       };
       await db.endpoints.insertOne(endpoint);
       await startLifecycle(endpoint);
-      return { endpoint, secret: endpoint.secret };
+      return { endpoint, secret };
+    },
+
+    /**
+     * Issues a new secret. The previous one keeps signing, next to it, for the overlap window, so that
+     * receivers can switch without dropping a webhook; secrets already past their window are dropped.
+     */
+    async rotateSecret(tenantId: string, id: string): Promise<{ endpoint: EndpointDoc; secret: string; previousSecretExpiresAt: Date }> {
+      const endpoint = await service.get(tenantId, id);
+      const at = now();
+      const previousSecretExpiresAt = new Date(at.getTime() + rotationOverlapMs);
+      const secret = generateSecret();
+      const kept = endpoint.secrets
+        .map((s) => (s.expiresAt === null ? { ...s, expiresAt: previousSecretExpiresAt } : s))
+        .filter((s) => s.expiresAt! > at);
+      const secrets = [{ sealed: secretBox.seal(secret), expiresAt: null }, ...kept];
+      await db.endpoints.updateOne({ _id: id }, { $set: { secrets, updatedAt: at } });
+      return { endpoint: { ...endpoint, secrets }, secret, previousSecretExpiresAt };
     },
 
     /** Another tenant's endpoint, or a deleted one, is reported as not found, exactly like a missing one. */
@@ -91,6 +125,7 @@ export function createEndpointService({ db, temporal, taskQueue, now = () => new
     async update(tenantId: string, id: string, input: unknown): Promise<EndpointDoc> {
       const endpoint = await service.get(tenantId, id);
       const fields = parseUpdateEndpoint(input, endpoint.retryPolicy);
+      if (fields.url) assertUrlAllowed(fields.url, urlPolicy);
       await db.endpoints.updateOne({ _id: id }, { $set: { ...fields, updatedAt: now() } });
       return (await db.endpoints.findOne({ _id: id }))!;
     },

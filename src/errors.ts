@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'INVALID_INPUT'
   | 'ENDPOINT_NOT_DISABLED'
   | 'ENDPOINT_ALREADY_DISABLED'
-  | 'INVALID_CURSOR';
+  | 'INVALID_CURSOR'
+  | 'URL_NOT_ALLOWED'
+  | 'FORBIDDEN';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ulid } from 'ulidx';
 
 /** Time-ordered ids with a prefix that names what they identify. */
-export const newId = (prefix: 'ten' | 'ep' | 'msg') => `${prefix}_${ulid().toLowerCase()}`;
+export const newId = (prefix: 'ten' | 'ep' | 'msg' | 'key') => `${prefix}_${ulid().toLowerCase()}`;
 
 /** A message id derived from a tenant's idempotency key: a second insert under it collides on `_id`. */
 export const idempotentMessageId = (tenantId: string, key: string) =>

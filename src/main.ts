@@ -9,8 +9,10 @@ import { ensureFerretDb, ensureTemporalCli } from './dev/tools';
 import { startFerretDb, startTemporalDevServer, type ChildServer } from './dev/servers';
 import { killStaleChildren, writeChildPids } from './dev/pidfile';
 import { createTenantService } from './tenants';
+import type { Config } from './config';
 import {
   bootstrapApiKey,
+  embeddedSecrets,
   connectMongoPart,
   createRootLogger,
   loadConfigOrExit,
@@ -23,11 +25,13 @@ import {
 let shutdown: (reason: string, exitCode: number) => Promise<void> = async (_, code) => process.exit(code);
 
 async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+  const loaded = loadConfigOrExit();
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const embedded = !loaded.TEMPORAL_ADDRESS && !loaded.MONGODB_URI;
+  const config = embedded ? embeddedDefaults(loaded, say) : loaded;
   const log = createRootLogger(config);
   const dataDir = path.resolve(config.HOOKFLOW_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
-  const say = (line: string) => process.stdout.write(`${line}\n`);
   const parts: Part[] = [];
   shutdown = stopOnSignals(log, parts);
 
@@ -69,7 +73,6 @@ async function main(): Promise<void> {
   parts.push(mongo);
   const { apiKey, source } = await bootstrapApiKey(config, createTenantService(mongo.collections), true);
   parts.push(await startWorkerPart(config, log, addresses, mongo));
-  const embedded = !config.TEMPORAL_ADDRESS && !config.MONGODB_URI;
   const api = await startApiPart(config, log, addresses, mongo, embedded && apiKey ? { graphiqlApiKey: apiKey } : {});
   parts.push(api);
 
@@ -79,7 +82,22 @@ async function main(): Promise<void> {
   say(`  Temporal Web UI:        ${uiUrl}`);
   say(`  API key:                ${apiKey ?? '(not shown)'}  [${source}]`);
   say(`  Send it as:             Authorization: Bearer <api key>`);
+  if (config.HOOKFLOW_ADMIN_TOKEN) say(`  Admin token:            kept in ${path.join(dataDir, 'admin-token')} or HOOKFLOW_ADMIN_TOKEN (tenants and keys)`);
   say(`Press Ctrl-C to stop.`);
+}
+
+/**
+ * On one machine with embedded servers, endpoints are usually local test receivers: http and private
+ * addresses are allowed unless the variables say otherwise, and the secrets are kept in the data directory.
+ */
+function embeddedDefaults(config: Config, say: (line: string) => void): Config {
+  const withSecrets = embeddedSecrets(config);
+  const allowHttp = process.env.HOOKFLOW_ALLOW_HTTP === undefined ? true : config.HOOKFLOW_ALLOW_HTTP;
+  const allowPrivate = process.env.HOOKFLOW_ALLOW_PRIVATE_URLS === undefined ? 'true' : config.HOOKFLOW_ALLOW_PRIVATE_URLS;
+  if (allowHttp && allowPrivate === 'true') {
+    say('embedded mode: endpoints may use http and private addresses (HOOKFLOW_ALLOW_HTTP=true, HOOKFLOW_ALLOW_PRIVATE_URLS=true); set them to false to test the SSRF guard');
+  }
+  return { ...withSecrets, HOOKFLOW_ALLOW_HTTP: allowHttp, HOOKFLOW_ALLOW_PRIVATE_URLS: allowPrivate };
 }
 
 main().catch((error) => {

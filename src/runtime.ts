@@ -3,7 +3,8 @@ import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createServices, startApiServer, type RunningApi } from './app';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, urlPolicyOf, type Config } from './config';
+import { createSecretBox, generateEncryptionKey, type SecretBox } from './secret-box';
 import { connectMongo, type Mongo } from './db/mongo';
 import { createLogger } from './log';
 import { connectClient, connectWorker, ensureMaintenanceSchedule, ensureNamespaceRetention, ensureSearchAttributes } from './temporal';
@@ -60,6 +61,9 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     connection,
     temporal: client,
     notifier: (agent) => createNotifier(config, agent, log),
+    secretBox: secretBoxOf(config),
+    urlPolicy: urlPolicyOf(config),
+    maxInFlightPerEndpoint: config.HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     db: mongo.collections,
@@ -94,8 +98,19 @@ export async function startApiPart(
     temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
+    secretBox: secretBoxOf(config),
+    urlPolicy: urlPolicyOf(config),
+    rotationOverlapMs: config.HOOKFLOW_SECRET_ROTATION_OVERLAP,
   });
-  const api = await startApiServer({ services, log, host: config.HOST, port: config.PORT, ...options });
+  const api = await startApiServer({
+    services,
+    log,
+    host: config.HOST,
+    port: config.PORT,
+    adminToken: config.HOOKFLOW_ADMIN_TOKEN,
+    maxRequestBytes: config.HOOKFLOW_MAX_REQUEST_BYTES,
+    ...options,
+  });
   return {
     name: 'api',
     api,
@@ -103,6 +118,33 @@ export async function startApiPart(
       await api.close();
       await temporal.connection.close();
     },
+  };
+}
+
+/** Endpoint secrets are sealed with HOOKFLOW_ENCRYPTION_KEY; without one the API and worker cannot run. */
+function secretBoxOf(config: Config): SecretBox {
+  if (!config.HOOKFLOW_ENCRYPTION_KEY) {
+    process.stderr.write('Invalid configuration:\n  - HOOKFLOW_ENCRYPTION_KEY: required to encrypt endpoint secrets (openssl rand -base64 32)\n');
+    process.exit(1);
+  }
+  return createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY);
+}
+
+/**
+ * For the embedded stack: the encryption key and the admin token, unless set, are generated once and
+ * kept in the data directory (mode 0600), so that a restart reads the same ones.
+ */
+export function embeddedSecrets(config: Config): Config {
+  const kept = (file: string, generate: () => string) => {
+    const full = path.join(config.HOOKFLOW_DATA_DIR, file);
+    if (!existsSync(full)) writeFileSync(full, `${generate()}\n`, { mode: 0o600 });
+    return readFileSync(full, 'utf8').trim();
+  };
+  mkdirSync(config.HOOKFLOW_DATA_DIR, { recursive: true });
+  return {
+    ...config,
+    HOOKFLOW_ENCRYPTION_KEY: config.HOOKFLOW_ENCRYPTION_KEY ?? kept('encryption-key', generateEncryptionKey),
+    HOOKFLOW_ADMIN_TOKEN: config.HOOKFLOW_ADMIN_TOKEN ?? kept('admin-token', () => `hfadmin_${generateApiKey().slice(3)}`),
   };
 }
 

@@ -6,12 +6,17 @@ import type { Collections } from './db/mongo';
 import type { Notifier } from './notify/channels';
 import { createHttpAgent } from './webhooks/http-post';
 import type { Agent } from 'undici';
+import type { SecretBox } from './secret-box';
+import type { UrlPolicy } from './webhooks/url-guard';
 
 export interface WorkerOptions {
   connection: NativeConnection;
   /** For activities that signal workflows (the endpoint lifecycle). */
   temporal: Client;
   notifier: Notifier | ((agent: Agent) => Notifier);
+  secretBox: SecretBox;
+  urlPolicy: UrlPolicy;
+  maxInFlightPerEndpoint: number;
   namespace: string;
   taskQueue: string;
   db: Collections;
@@ -23,9 +28,12 @@ export interface WorkerOptions {
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
-  const agent = createHttpAgent(options.deliveryTimeoutMs);
+  const agent = createHttpAgent(options.deliveryTimeoutMs, options.urlPolicy);
   const activities = createActivities({
     db: options.db,
+    secretBox: options.secretBox,
+    urlPolicy: options.urlPolicy,
+    maxInFlightPerEndpoint: options.maxInFlightPerEndpoint,
     http: { agent, timeoutMs: options.deliveryTimeoutMs, bodyLimit: options.responseBodyLimit },
     notifier: typeof options.notifier === 'function' ? options.notifier(agent) : options.notifier,
     temporal: options.temporal,

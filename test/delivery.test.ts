@@ -224,6 +224,7 @@ test('the delivery workflow is findable in Temporal by its search attributes', a
     return ids.length > 0 ? ids : undefined;
   }, 20_000, 'visibility');
   expect(found).toEqual([sent.workflowId]);
+  await stack.temporal.workflow.getHandle(sent.workflowId).result();
   const description = await stack.temporal.workflow.getHandle(sent.workflowId).describe();
   expect(description.typedSearchAttributes.get({ name: 'HookflowStatus', type: 'KEYWORD' } as any)).toBe('SUCCEEDED');
 });

@@ -37,7 +37,7 @@ beforeAll(async () => {
   twilio = await startReceiver(answer(201, '{"sid":"SM1","status":"queued"}', { 'content-type': 'application/json' }));
   ops = await startReceiver();
   stack = await startStack({
-    notifyEnv: {
+    env: {
       SMTP_URL: smtp.url,
       NOTIFY_EMAIL_FROM: 'Hookflow <alerts@hookflow.test>',
       SMS_API_URL: `http://127.0.0.1:${twilio.port}`,

@@ -23,6 +23,11 @@ const gqlOk = async (query: string, variables: Record<string, unknown> = {}) => 
   expect(result.errors).toBeUndefined();
   return result.data;
 };
+const gqlAdmin = async (query: string) => {
+  const result = await stack.gql(query, {}, stack.adminToken);
+  expect(result.errors).toBeUndefined();
+  return result.data;
+};
 const deliveryStatus = async (messageId: string) =>
   (await gqlOk('query ($id: ID!) { message(id: $id) { deliveries { status } } }', { id: messageId })).message.deliveries[0].status;
 
@@ -93,7 +98,7 @@ test('one pass repairs each kind of drift, logs it in maintenanceRuns, and a sec
   const second = await stack.runMaintenance({ asOf: Date.now() + 2 * 60_000 });
   expect(second.counts).toEqual(emptyMaintenanceCounts());
 
-  const runs = (await gqlOk('{ maintenanceRuns(first: 2) { id workflowId startedAt finishedAt counts { messageWorkflowsStarted deliveriesCorrected endpointStatusesCorrected endpointWorkflowsStarted messagesDeleted } } }')).maintenanceRuns;
+  const runs = (await gqlAdmin('{ maintenanceRuns(first: 2) { id workflowId startedAt finishedAt counts { messageWorkflowsStarted deliveriesCorrected endpointStatusesCorrected endpointWorkflowsStarted messagesDeleted } } }')).maintenanceRuns;
   expect(runs.map((r: { id: string }) => r.id)).toEqual([second.runId, first.runId]);
   expect(runs[1].counts).toEqual({ messageWorkflowsStarted: 1, deliveriesCorrected: 2, endpointStatusesCorrected: 1, endpointWorkflowsStarted: 1, messagesDeleted: 0 });
   expect(runs[0].workflowId).toBe(second.workflowId);

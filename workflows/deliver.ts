@@ -44,6 +44,11 @@ export async function deliverToEndpoint(args: DeliverToEndpointArgs): Promise<De
     const outcome = await attemptDelivery({ messageId, endpointId, number, seq: args.previousAttempts + number, workflowId });
     const attempts = number + 1;
     switch (outcome.kind) {
+      case 'throttled':
+        // Not an attempt: this worker already waits on the endpoint enough. Try the same number again soon.
+        if (await condition(args.isCancelled, 500 + Math.floor(Math.random() * 1000))) return { endpointId, status: 'CANCELLED', attempts: number };
+        number -= 1;
+        break;
       case 'acknowledged':
         if (raisedFailure) await tell({ type: 'deliveryRecovered', messageId, attempts });
         return { endpointId, status: 'SUCCEEDED', attempts };

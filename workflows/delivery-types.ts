@@ -30,6 +30,8 @@ export type FailureReason =
   | 'dns'
   | 'tls'
   | 'protocol'
+  /** The SSRF guard refused the address the URL resolved to. */
+  | 'blocked'
   | 'network';
 
 export type AttemptOutcome =
@@ -44,6 +46,8 @@ export type AttemptOutcome =
     }
   /** The endpoint is disabled: nothing was posted, and the delivery is kept as PARKED. */
   | { kind: 'parked' }
+  /** This worker already has the endpoint's maximum of requests in flight: nothing was posted; try again soon. */
+  | { kind: 'throttled' }
   /** The endpoint was deleted or the message is gone (retention): nothing left to deliver. */
   | { kind: 'gone'; why: string };
 

@@ -12,7 +12,9 @@ export interface Services {
 }
 
 export interface ApiContext {
-  tenantId: string;
+  /** The caller's tenant; null for the admin token. */
+  tenantId: string | null;
+  isAdmin: boolean;
   services: Services;
   log: Logger;
 }

@@ -1,6 +1,8 @@
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import type { Resolvers } from './generated/resolvers';
 import type { Page } from '../paging';
+import type { ApiContext } from './context';
+import { forbidden } from './graphql-errors';
 
 const connection = <T, C extends number | null>(page: Page<T> & { totalCount: C }) => ({
   nodes: page.nodes,
@@ -8,29 +10,98 @@ const connection = <T, C extends number | null>(page: Page<T> & { totalCount: C 
   totalCount: page.totalCount,
 });
 
+/** The caller's tenant: every tenant operation is scoped to it. The admin token has none. */
+function tenant(context: ApiContext): { tenantId: string; services: ApiContext['services'] } {
+  if (context.tenantId === null) {
+    throw forbidden('the admin token manages tenants and API keys; use a tenant API key for this operation');
+  }
+  return { tenantId: context.tenantId, services: context.services };
+}
+
+/** Tenant and key management, and operations-wide data, take the admin token. */
+function admin(context: ApiContext): ApiContext['services'] {
+  if (!context.isAdmin) throw forbidden('this operation needs the admin token (HOOKFLOW_ADMIN_TOKEN)');
+  return context.services;
+}
+
 export const resolvers: Resolvers = {
   DateTime: DateTimeResolver,
   JSON: JSONResolver,
 
   Query: {
-    endpoint: (_, { id }, { tenantId, services }) => services.endpoints.get(tenantId, id),
-    endpoints: (_, __, { tenantId, services }) => services.endpoints.list(tenantId),
-    message: (_, { id }, { tenantId, services }) => services.messages.get(tenantId, id),
-    messages: async (_, { filter, first, after }, { tenantId, services }) => connection(await services.messages.list(tenantId, filter ?? {}, first, after)),
-    attempts: async (_, { endpointId, filter, first, after }, { tenantId, services }) =>
-      connection(await services.history.attempts(tenantId, endpointId, filter, first, after)),
-    maintenanceRuns: (_, { first }, { services }) => services.history.maintenanceRuns(first),
+    endpoint: (_, { id }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.get(tenantId, id);
+    },
+    endpoints: (_, __, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.list(tenantId);
+    },
+    message: (_, { id }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.messages.get(tenantId, id);
+    },
+    messages: async (_, { filter, first, after }, context) => {
+      const { tenantId, services } = tenant(context);
+      return connection(await services.messages.list(tenantId, filter ?? {}, first, after));
+    },
+    attempts: async (_, { endpointId, filter, first, after }, context) => {
+      const { tenantId, services } = tenant(context);
+      return connection(await services.history.attempts(tenantId, endpointId, filter, first, after));
+    },
+    maintenanceRuns: (_, { first }, context) => admin(context).history.maintenanceRuns(first),
+    tenants: (_, __, context) => admin(context).tenants.listTenants(),
   },
 
   Mutation: {
-    createEndpoint: (_, { input }, { tenantId, services }) => services.endpoints.create(tenantId, input),
-    sendMessage: (_, { input }, { tenantId, services }) => services.messages.send(tenantId, input),
-    updateEndpoint: (_, { id, input }, { tenantId, services }) => services.endpoints.update(tenantId, id, input),
-    disableEndpoint: (_, { id }, { tenantId, services }) => services.endpoints.disable(tenantId, id),
-    reactivateEndpoint: (_, { id }, { tenantId, services }) => services.endpoints.reactivate(tenantId, id),
-    deleteEndpoint: (_, { id }, { tenantId, services }) => services.endpoints.delete(tenantId, id),
-    resendMessage: (_, { messageId, endpointId }, { tenantId, services }) => services.messages.resend(tenantId, messageId, endpointId),
-    recoverEndpoint: (_, { id, since, until }, { tenantId, services }) => services.messages.recover(tenantId, id, since, until),
+    createEndpoint: (_, { input }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.create(tenantId, input);
+    },
+    sendMessage: (_, { input }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.messages.send(tenantId, input);
+    },
+    updateEndpoint: (_, { id, input }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.update(tenantId, id, input);
+    },
+    disableEndpoint: (_, { id }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.disable(tenantId, id);
+    },
+    reactivateEndpoint: (_, { id }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.reactivate(tenantId, id);
+    },
+    deleteEndpoint: (_, { id }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.delete(tenantId, id);
+    },
+    resendMessage: (_, { messageId, endpointId }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.messages.resend(tenantId, messageId, endpointId);
+    },
+    recoverEndpoint: (_, { id, since, until }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.messages.recover(tenantId, id, since, until);
+    },
+    rotateEndpointSecret: (_, { id }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.rotateSecret(tenantId, id);
+    },
+    createTenant: (_, { name }, context) => admin(context).tenants.createTenant(name),
+    createApiKey: (_, { tenantId }, context) => admin(context).tenants.createApiKey(tenantId),
+    revokeApiKey: (_, { id }, context) => admin(context).tenants.revokeApiKey(id),
+  },
+
+  Tenant: {
+    id: (t) => t._id,
+    apiKeys: (t, _, { services }) => services.tenants.listApiKeys(t._id),
+  },
+
+  ApiKey: {
+    id: (key) => key.keyId,
   },
 
   MaintenanceRun: {
@@ -49,7 +120,10 @@ export const resolvers: Resolvers = {
   },
 
   Delivery: {
-    endpoint: (delivery, _, { tenantId, services }) => services.endpoints.getForHistory(tenantId, delivery.endpointId),
+    endpoint: (delivery, _, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.endpoints.getForHistory(tenantId, delivery.endpointId);
+    },
     attempts: (delivery, _, { services }) => services.messages.attempts(delivery),
   },
 };

@@ -1,24 +1,28 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createSchema, createYoga, maskError as maskErrorDefault } from 'graphql-yoga';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
+import { createSchema, createYoga, maskError as maskErrorDefault } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { projectRoot } from '../config';
 import { UserError } from '../errors';
 import type { ApiContext, Services } from './context';
 import { resolvers } from './resolvers';
+import { unauthenticated } from './graphql-errors';
 
 export const typeDefs = readFileSync(path.join(projectRoot, 'schema.graphql'), 'utf8');
 
 export interface ApiOptions {
   services: Services;
   log: Logger;
+  /** HOOKFLOW_ADMIN_TOKEN: unlocks tenant and key management; unset, those operations are refused. */
+  adminToken?: string;
   /** Pre-filled in GraphiQL's headers; only for the embedded development stack. */
   graphiqlApiKey?: string;
 }
 
-const unauthenticated = (message: string) =>
-  new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 
 /** The domain's UserError becomes a GraphQL error whose `extensions.code` clients can switch on; the rest is masked. */
 function maskError(error: unknown, message: string, isDev?: boolean): Error {
@@ -33,8 +37,10 @@ function maskError(error: unknown, message: string, isDev?: boolean): Error {
   return maskErrorDefault(error, message, isDev);
 }
 
-export function createApi({ services, log, graphiqlApiKey }: ApiOptions) {
-  return createYoga<{}, ApiContext>({
+const sameSecret = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+export function createApi({ services, log, adminToken, graphiqlApiKey }: ApiOptions) {
+  return createYoga<{ req?: IncomingMessage & { log?: Logger } }, ApiContext>({
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -42,19 +48,36 @@ export function createApi({ services, log, graphiqlApiKey }: ApiOptions) {
       ? { title: 'Hookflow', headers: JSON.stringify({ Authorization: `Bearer ${graphiqlApiKey}` }) }
       : { title: 'Hookflow' },
     maskedErrors: { maskError },
+    // At most 5 operations in one batched request.
+    batching: { limit: 5 },
+    plugins: [
+      // Depth, cost, aliases, directives and tokens are bounded, so one request cannot cost the server much.
+      EnvelopArmorPlugin({
+        maxDepth: { n: 8 },
+        costLimit: { maxCost: 5000 },
+        maxAliases: { n: 10 },
+        maxDirectives: { n: 10 },
+        maxTokens: { n: 2000 },
+        blockFieldSuggestion: { enabled: true },
+      }),
+    ],
     logging: {
       debug: (...args) => log.debug(args),
       info: (...args) => log.info(args),
       warn: (...args) => log.warn(args),
       error: (...args) => log.error(args),
     },
-    context: async ({ request }): Promise<ApiContext> => {
+    context: async ({ request, req }): Promise<ApiContext> => {
       const header = request.headers.get('authorization') ?? '';
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw unauthenticated('missing API key: send the header "Authorization: Bearer <api key>"');
-      const tenantId = await services.tenants.authenticate(match[1]!);
+      const token = match[1]!;
+      // pino-http's logger for this request carries its request id.
+      const contextLog = req?.log ?? log;
+      if (adminToken && sameSecret(token, adminToken)) return { tenantId: null, isAdmin: true, services, log: contextLog.child({ admin: true }) };
+      const tenantId = await services.tenants.authenticate(token);
       if (!tenantId) throw unauthenticated('invalid or revoked API key');
-      return { tenantId, services, log };
+      return { tenantId, isAdmin: false, services, log: contextLog.child({ tenantId }) };
     },
   });
 }

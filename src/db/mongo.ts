@@ -49,6 +49,7 @@ export async function connectMongo(uri: string, dbName: string): Promise<Mongo> 
  */
 export const INDEXES: { collection: keyof Collections; key: Record<string, 1 | -1>; name: string; serves: string }[] = [
   { collection: 'endpoints', key: { tenantId: 1, createdAt: 1 }, name: 'tenant_created', serves: 'endpoints; routing a message' },
+  { collection: 'apiKeys', key: { keyId: 1 }, name: 'key_id', serves: 'revokeApiKey' },
   { collection: 'messages', key: { tenantId: 1, createdAt: -1, _id: -1 }, name: 'tenant_created_id', serves: 'messages, createdAfter/Before' },
   { collection: 'messages', key: { tenantId: 1, eventType: 1, createdAt: -1 }, name: 'tenant_type_created', serves: 'messages by eventTypes' },
   { collection: 'messages', key: { tenantId: 1, occurredAt: -1 }, name: 'tenant_occurred', serves: 'messages, occurredAfter/Before' },

@@ -15,6 +15,8 @@ export interface TenantDoc {
 /** `_id` is the SHA-256 of the key, so authenticating a request is one `_id` lookup. */
 export interface ApiKeyDoc {
   _id: string;
+  /** The public name of the key (`key_…`), for listing and revoking it; the key itself is not stored. */
+  keyId: string;
   tenantId: string;
   createdAt: Date;
   revokedAt?: Date;
@@ -26,7 +28,8 @@ export interface EndpointDoc {
   url: string;
   eventTypes: string[];
   description: string | null;
-  secret: string;
+  /** Signing secrets, sealed (src/secret-box.ts): the current one first; a rotated one until it expires. */
+  secrets: SealedSecret[];
   retryPolicy: RetryPolicy;
   notifyEmails: string[];
   notifyPhones: string[];
@@ -38,6 +41,12 @@ export interface EndpointDoc {
   deletedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface SealedSecret {
+  sealed: string;
+  /** null for the current secret; when a rotated one stops signing. */
+  expiresAt: Date | null;
 }
 
 /** A lifecycle event an endpoint raised; `_id` is `${endpointId}:${n}`, so recording it twice is harmless. */

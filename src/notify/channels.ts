@@ -53,7 +53,7 @@ export function createNotifier(config: Config, agent: Agent, log: Logger): Notif
     const { HOOKFLOW_OPS_WEBHOOK_URL: url, HOOKFLOW_OPS_WEBHOOK_SECRET: secret } = config;
     notifier.ops = async (id, eventType, payload) => {
       const now = new Date();
-      const webhook = buildWebhookRequest({ secret, messageId: id, eventType, occurredAt: now, payload, now });
+      const webhook = buildWebhookRequest({ secrets: [secret], messageId: id, eventType, occurredAt: now, payload, now });
       const result = await postWebhook(agent, url, webhook.headers, webhook.body, { timeoutMs: 15_000, bodyLimit: 1024 });
       if (!result.ok) throw new Error(`operator webhook failed: ${result.error}`);
     };

@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, request } from 'undici';
 import type { FailureReason } from '../../workflows/delivery-types';
+import { guardedLookup, type UrlPolicy } from './url-guard';
 
 export interface PostOptions {
   /** The whole exchange (connect, headers, capped body) must finish within this. */
@@ -13,9 +14,10 @@ export type PostResult =
   | { ok: false; reason: FailureReason; error: string; statusCode: number | null; body: string | null; retryAfterMs?: number };
 
 /** One keep-alive pool per origin, shared by every activity of the worker. */
-export function createHttpAgent(timeoutMs: number): Agent {
+export function createHttpAgent(timeoutMs: number, policy: UrlPolicy): Agent {
   return new Agent({
-    connect: { timeout: Math.min(timeoutMs, 10_000) },
+    // Every resolved address passes the SSRF guard, and the socket connects to the one checked.
+    connect: { timeout: Math.min(timeoutMs, 10_000), lookup: guardedLookup(policy) },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     keepAliveTimeout: 30_000,
@@ -93,6 +95,7 @@ function errorCodes(error: unknown): string[] {
 export function classifyError(error: unknown): FailureReason {
   const codes = errorCodes(error);
   const has = (...wanted: string[]) => codes.some((c) => wanted.includes(c));
+  if (has('HOOKFLOW_SSRF_BLOCKED')) return 'blocked';
   if (has('TimeoutError', 'AbortError', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) {
     return 'timeout';
   }
@@ -115,6 +118,8 @@ function describeError(reason: FailureReason, error: unknown, timeoutMs: number)
       return `connection reset: ${detail}`;
     case 'dns':
       return `DNS lookup failed: ${detail}`;
+    case 'blocked':
+      return `blocked by the SSRF guard: ${detail}`;
     default:
       return `${reason}: ${detail}`;
   }

@@ -24,9 +24,12 @@ export interface WebhookRequest {
   body: string;
 }
 
-/** Builds the POST body and headers of one delivery attempt. */
+/**
+ * Builds the POST body and headers of one delivery attempt. Several secrets (during a rotation) give
+ * several signatures, space-separated, as the Standard Webhooks specification allows.
+ */
 export function buildWebhookRequest(args: {
-  secret: string;
+  secrets: string[];
   messageId: string;
   eventType: string;
   occurredAt: Date;
@@ -48,7 +51,7 @@ export function buildWebhookRequest(args: {
       'message-id': args.messageId,
       'webhook-id': args.messageId,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': sign(args.secret, args.messageId, timestamp, body),
+      'webhook-signature': args.secrets.map((secret) => sign(secret, args.messageId, timestamp, body)).join(' '),
     },
   };
 }

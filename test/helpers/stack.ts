@@ -7,7 +7,8 @@ import { connectMongo, type Mongo } from '../../src/db/mongo';
 import { connectClient, connectWorker } from '../../src/temporal';
 import { generateApiKey } from '../../src/tenants';
 import { createWorker } from '../../src/worker';
-import { loadConfig } from '../../src/config';
+import { loadConfig, urlPolicyOf } from '../../src/config';
+import { createSecretBox, generateEncryptionKey, type SecretBox } from '../../src/secret-box';
 import { createNotifier } from '../../src/notify/channels';
 import type { Services } from '../../src/api/context';
 import type { MaintenanceInput, MaintenanceReport } from '../../workflows/maintenance-types';
@@ -20,6 +21,8 @@ export interface GraphQLResponse<T = any> {
 }
 
 export interface TestStack {
+  adminToken: string;
+  secretBox: SecretBox;
   /** The key `gql` sends by default; `useNewTenant` replaces it. */
   apiKey: string;
   /** Switches `gql` to a fresh tenant, so that each test sees only its own endpoints. */
@@ -41,7 +44,18 @@ export interface TestStack {
  * A whole Hookflow against the run's real Temporal and FerretDB servers: its own database and task
  * queue, a worker on the pre-built bundle, and the GraphQL API on a free port of 127.0.0.1.
  */
-export async function startStack(options: { deliveryTimeoutMs?: number; notifyEnv?: Record<string, string> } = {}): Promise<TestStack> {
+/**
+ * The configuration every test stack runs with: production's, except that endpoints on loopback are
+ * allowed over http (the test receivers), which the SSRF guard refuses by default.
+ */
+export const testEnv = (): Record<string, string> => ({
+  HOOKFLOW_ALLOW_HTTP: 'true',
+  HOOKFLOW_ALLOW_PRIVATE_URLS: '127.0.0.0/8,::1/128',
+  HOOKFLOW_ENCRYPTION_KEY: generateEncryptionKey(),
+  HOOKFLOW_ADMIN_TOKEN: `admin-${randomUUID()}`,
+});
+
+export async function startStack(options: { deliveryTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
@@ -53,12 +67,17 @@ export async function startStack(options: { deliveryTimeoutMs?: number; notifyEn
   const temporal = await connectClient(temporalAddress, 'default');
   const taskQueue = `test-${suffix}`;
   const connection = await connectWorker(temporalAddress);
-  // Notification channels are configured exactly as in production, from environment variables.
-  const notifyConfig = loadConfig({ ...options.notifyEnv });
+  // Configured exactly as in production, from environment variables.
+  const config = loadConfig({ ...testEnv(), ...options.env });
+  const secretBox = createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY!);
+  const urlPolicy = urlPolicyOf(config);
   const worker = await createWorker({
     connection,
     temporal,
-    notifier: (agent) => createNotifier(notifyConfig, agent, log),
+    notifier: (agent) => createNotifier(config, agent, log),
+    secretBox,
+    urlPolicy,
+    maxInFlightPerEndpoint: config.HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT,
     namespace: 'default',
     taskQueue,
     db: mongo.collections,
@@ -68,17 +87,34 @@ export async function startStack(options: { deliveryTimeoutMs?: number; notifyEn
     workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE! },
   });
   const running = worker.run();
-  const services = createServices({ db: mongo.collections, temporal, taskQueue, maxPayloadBytes: 256 * 1024 });
+  const services = createServices({
+    db: mongo.collections,
+    temporal,
+    taskQueue,
+    maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
+    secretBox,
+    urlPolicy,
+    rotationOverlapMs: config.HOOKFLOW_SECRET_ROTATION_OVERLAP,
+  });
   const apiKey = generateApiKey();
   await services.tenants.ensureDefaultTenant(apiKey);
-  const api = await startApiServer({ services, log, host: '127.0.0.1', port: 0 });
+  const api = await startApiServer({
+    services,
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    adminToken: config.HOOKFLOW_ADMIN_TOKEN,
+    maxRequestBytes: config.HOOKFLOW_MAX_REQUEST_BYTES,
+  });
 
   const stack: TestStack = {
     apiKey,
+    adminToken: config.HOOKFLOW_ADMIN_TOKEN!,
+    secretBox,
     async useNewTenant() {
-      const tenant = await services.tenants.createTenant(`test-${randomUUID().slice(0, 8)}`);
-      stack.apiKey = tenant.apiKey;
-      return tenant;
+      const { tenantId, apiKey } = await services.tenants.createTenant(`test-${randomUUID().slice(0, 8)}`);
+      stack.apiKey = apiKey.key;
+      return { tenantId, apiKey: apiKey.key };
     },
     api,
     runMaintenance(input = {}) {

@@ -15,9 +15,16 @@ test('docker-compose.yml defines the production stack', () => {
 
 test("the API and worker environment is valid Hookflow configuration", () => {
   for (const service of ['api', 'worker']) {
-    const env = { ...compose.services[service].environment, HOOKFLOW_API_KEY: 'k'.repeat(24) };
+    const env = {
+      ...compose.services[service].environment,
+      HOOKFLOW_API_KEY: 'k'.repeat(24),
+      HOOKFLOW_ADMIN_TOKEN: 'a'.repeat(24),
+      HOOKFLOW_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+    };
     const config = loadConfig(env);
     expect(config.TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(config.MONGODB_URI).toBe('mongodb://mongo:27017');
+    expect(config.HOOKFLOW_ALLOW_HTTP).toBe(false);
+    expect(config.HOOKFLOW_ALLOW_PRIVATE_URLS).toBeUndefined();
   }
 });

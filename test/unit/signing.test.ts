@@ -20,7 +20,7 @@ test('the signature matches the Standard Webhooks reference vector', () => {
 test('a built request verifies with the standardwebhooks package and carries the message id twice', () => {
   const secret = generateSecret();
   const request = buildWebhookRequest({
-    secret,
+    secrets: [secret],
     messageId: 'msg_1',
     eventType: 'order.created',
     occurredAt: new Date('2026-03-04T05:06:07.000Z'),
@@ -34,5 +34,13 @@ test('a built request verifies with the standardwebhooks package and carries the
     timestamp: '2026-03-04T05:06:07.000Z',
     data: { a: [1, 2] },
   });
+  expect(() => new Webhook(generateSecret()).verify(request.body, request.headers)).toThrow();
+});
+
+test('during a rotation both secrets sign, space-separated, and a receiver with either one verifies', () => {
+  const [oldSecret, newSecret] = [generateSecret(), generateSecret()];
+  const request = buildWebhookRequest({ secrets: [newSecret, oldSecret], messageId: 'msg_2', eventType: 'a.b', occurredAt: new Date(), payload: {}, now: new Date() });
+  expect(request.headers['webhook-signature']!.split(' ')).toHaveLength(2);
+  for (const secret of [oldSecret, newSecret]) expect(() => new Webhook(secret).verify(request.body, request.headers)).not.toThrow();
   expect(() => new Webhook(generateSecret()).verify(request.body, request.headers)).toThrow();
 });
