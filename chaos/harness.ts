@@ -1,0 +1,249 @@
+/**
+ * Real servers and real Hookflow processes that can be killed and restarted: the harness behind
+ * `npm run chaos` and its fast subset in `npm test`. Everything listens on 127.0.0.1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, projectRoot } from '../src/config';
+import { connectMongo, type Mongo } from '../src/db/mongo';
+import { ensureFerretDb, ensureTemporalCli } from '../src/dev/tools';
+import { freePort, startFerretDb, startTemporalDevServer, waitForPort, type ChildServer } from '../src/dev/servers';
+import { generateEncryptionKey } from '../src/secret-box';
+
+export interface Servers {
+  temporalAddress: string;
+  mongoUri: string;
+  restartTemporal(downMs?: number): Promise<void>;
+  restartMongo(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A Temporal dev server on a file database and FerretDB on SQLite, both restartable on the same port and files. */
+export async function startServers(dir?: string): Promise<Servers> {
+  const { HOOKFLOW_CACHE_DIR } = loadConfig({});
+  const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
+  const [temporalBinary, ferretBinary] = [await ensureTemporalCli(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
+  const own = dir === undefined;
+  const root = dir ?? mkdtempSync(path.join(os.tmpdir(), 'hookflow-chaos-'));
+  const [temporalPort, mongoPort] = [await freePort(), await freePort()];
+  const startTemporal = () =>
+    startTemporalDevServer({ binary: temporalBinary, port: temporalPort, uiPort: null, dbFile: path.join(root, 'temporal.db'), namespace: 'default' });
+  const startMongo = () => startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(root, 'ferretdb') });
+  let temporal: ChildServer = await startTemporal();
+  let ferret: ChildServer & { uri: string } = await startMongo();
+  return {
+    temporalAddress: `127.0.0.1:${temporalPort}`,
+    mongoUri: ferret.uri,
+    async restartTemporal(downMs = 1000) {
+      await temporal.stop();
+      await sleep(downMs);
+      temporal = await startTemporal();
+    },
+    async restartMongo(downMs = 1000) {
+      await ferret.stop();
+      await sleep(downMs);
+      ferret = await startMongo();
+    },
+    async stop() {
+      await Promise.all([temporal.stop(), ferret.stop()]);
+      if (own) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `npm run worker` or `npm run api` as a child process of its own, so that it can be SIGKILLed. */
+export class HookflowProcess {
+  private child: ChildProcess | null = null;
+  private output: string[] = [];
+
+  constructor(
+    readonly role: 'worker' | 'api',
+    private readonly env: Record<string, string>,
+  ) {}
+
+  async start(): Promise<void> {
+    const script = path.join(projectRoot, 'src', this.role === 'worker' ? 'worker-main.ts' : 'api-main.ts');
+    const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
+    this.output = [];
+    const child = spawn(tsx, [script], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      this.output.push(chunk.toString());
+      if (this.output.length > 200) this.output.shift();
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${this.role} exited at start:\n${this.output.join('')}`);
+      if (this.role === 'api' && (await portOpen(Number(this.env.PORT)))) return;
+      if (this.role === 'worker' && this.output.join('').includes('worker polling')) return;
+      if (Date.now() > deadline) throw new Error(`${this.role} did not start in 120 s:\n${this.output.join('')}`);
+      await sleep(100);
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid ?? undefined;
+  }
+
+  /** Peak resident memory (VmHWM) and CPU seconds of the Node process (tsx runs it as its child). */
+  resources(): { peakRssMb: number; cpuSeconds: number } | null {
+    const pid = this.nodePid();
+    if (!pid) return null;
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const ticks = Number(stat[11]) + Number(stat[12]);
+      return { peakRssMb: Math.round(hwm / 1024), cpuSeconds: ticks / 100 };
+    } catch {
+      return null;
+    }
+  }
+
+  private nodePid(): number | undefined {
+    const pid = this.child?.pid;
+    if (!pid) return undefined;
+    try {
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      return children[0] ?? pid;
+    } catch {
+      return pid;
+    }
+  }
+
+  /** SIGKILL: no chance to finish anything. tsx's own child is killed too. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const inner = this.nodePid();
+    if (inner && inner !== child.pid) process.kill(inner, 'SIGKILL');
+    child.kill('SIGKILL');
+    await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => void this.kill(), 15_000);
+    await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+    clearTimeout(timer);
+  }
+
+  logs(): string {
+    return this.output.join('');
+  }
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  try {
+    await waitForPort(port, 1);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Hookflow {
+  apiUrl: string;
+  apiKey: string;
+  adminToken: string;
+  worker: HookflowProcess;
+  api: HookflowProcess;
+  mongo: Mongo;
+  stop(): Promise<void>;
+}
+
+/** A worker and an API, as processes, on their own database and task queue. */
+export async function startHookflow(servers: Servers, options: { env?: Record<string, string> } = {}): Promise<Hookflow> {
+  const port = await freePort();
+  const suffix = randomUUID().slice(0, 8);
+  const env: Record<string, string> = {
+    TEMPORAL_ADDRESS: servers.temporalAddress,
+    MONGODB_URI: servers.mongoUri,
+    MONGODB_DB: `hookflow_chaos_${suffix}`,
+    TEMPORAL_TASK_QUEUE: `chaos-${suffix}`,
+    PORT: String(port),
+    HOOKFLOW_API_KEY: `hf_chaos_${randomUUID()}`,
+    HOOKFLOW_ADMIN_TOKEN: `admin_${randomUUID()}`,
+    HOOKFLOW_ENCRYPTION_KEY: generateEncryptionKey(),
+    HOOKFLOW_ALLOW_HTTP: 'true',
+    HOOKFLOW_ALLOW_PRIVATE_URLS: '127.0.0.0/8,::1/128',
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  };
+  const worker = new HookflowProcess('worker', env);
+  const api = new HookflowProcess('api', env);
+  await Promise.all([worker.start(), api.start()]);
+  const mongo = await connectMongo(servers.mongoUri, env.MONGODB_DB!);
+  return {
+    apiUrl: `http://127.0.0.1:${port}/graphql`,
+    apiKey: env.HOOKFLOW_API_KEY!,
+    adminToken: env.HOOKFLOW_ADMIN_TOKEN!,
+    worker,
+    api,
+    mongo,
+    async stop() {
+      await Promise.all([worker.stop(), api.stop()]);
+      await mongo.close();
+    },
+  };
+}
+
+/** One GraphQL call; throws on a network error or an HTTP error status, returns GraphQL errors as data. */
+export async function gql(hookflow: Pick<Hookflow, 'apiUrl' | 'apiKey'>, query: string, variables: Record<string, unknown> = {}): Promise<any> {
+  const response = await fetch(hookflow.apiUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${hookflow.apiKey}` },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (response.status >= 500) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+const SEND = 'mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
+
+/** sendMessage once: the message id if it was acknowledged, null if the call failed in any way. */
+export async function sendOnce(hookflow: Hookflow, input: Record<string, unknown>): Promise<string | null> {
+  try {
+    const result = await gql(hookflow, SEND, { input });
+    return result.data?.sendMessage?.id ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a careful client does: retry a failed call with the same idempotency key until it is acknowledged. */
+export async function sendUntilAccepted(hookflow: Hookflow, input: Record<string, unknown> & { idempotencyKey: string }, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const id = await sendOnce(hookflow, input);
+    if (id) return id;
+    if (Date.now() > deadline) throw new Error(`sendMessage ${input.idempotencyKey} not accepted in ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+/** Runs `task` over `items` with at most `concurrency` at once. */
+export async function pool<T, R>(items: T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      for (;;) {
+        const index = next++;
+        if (index >= items.length) return;
+        results[index] = await task(items[index]!, index);
+      }
+    }),
+  );
+  return results;
+}
