@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Agent } from 'undici';
 import type { Logger } from 'pino';
@@ -69,6 +70,103 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
     );
   }
 
+  /** One attempt, recorded; see attemptDelivery. */
+  async function attempt(input: AttemptDeliveryInput): Promise<AttemptOutcome> {
+    const [endpoint, message] = await Promise.all([
+      db.endpoints.findOne({ _id: input.endpointId }),
+      db.messages.findOne({ _id: input.messageId }),
+    ]);
+    if (!message) {
+      // Deleted by retention: a parked delivery of it must not wait for ever.
+      await db.deliveries.updateOne({ _id: deliveryId(input.messageId, input.endpointId) }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+      return { kind: 'gone', why: 'message deleted' };
+    }
+    if (!endpoint || endpoint.deletedAt) {
+      await setDeliveryStatus(message, input.endpointId, 'CANCELLED', input.workflowId);
+      return { kind: 'gone', why: 'endpoint deleted' };
+    }
+    if (endpoint.status === 'DISABLED') {
+      await setDeliveryStatus(message, endpoint._id, 'PARKED', input.workflowId);
+      return { kind: 'parked' };
+    }
+    const busy = inFlight.get(endpoint._id) ?? 0;
+    if (busy >= maxInFlightPerEndpoint) return { kind: 'throttled' };
+
+    const startedAt = now();
+    const secrets = endpoint.secrets.filter((s) => s.expiresAt === null || s.expiresAt > startedAt).map((s) => secretBox.open(s.sealed));
+    const webhook = buildWebhookRequest({
+      secrets,
+      messageId: message._id,
+      eventType: message.eventType,
+      occurredAt: message.occurredAt,
+      payload: message.payload,
+      now: startedAt,
+    });
+    const started = performance.now();
+    inFlight.set(endpoint._id, busy + 1);
+    let result: PostResult;
+    try {
+      const blocked = blockedTarget(endpoint.url, urlPolicy);
+      result = blocked
+        ? { ok: false, reason: 'blocked', error: `blocked by the SSRF guard: ${blocked}`, statusCode: null, body: null }
+        : await postWebhook(http.agent, endpoint.url, webhook.headers, webhook.body, http);
+    } finally {
+      const left = (inFlight.get(endpoint._id) ?? 1) - 1;
+      if (left === 0) inFlight.delete(endpoint._id);
+      else inFlight.set(endpoint._id, left);
+    }
+    const durationMs = Math.round(performance.now() - started);
+
+    const id = deliveryId(message._id, endpoint._id);
+    const status = deliveryStatusAfterAttempt(endpoint.retryPolicy, input.number, result.ok, result.statusCode);
+    await db.attempts.replaceOne(
+      { _id: attemptId(id, input.seq) },
+      {
+        tenantId: message.tenantId,
+        messageId: message._id,
+        endpointId: endpoint._id,
+        deliveryId: id,
+        seq: input.seq,
+        number: input.number,
+        workflowId: input.workflowId,
+        startedAt,
+        durationMs,
+        statusCode: result.statusCode,
+        responseBody: result.body,
+        error: result.ok ? null : result.error,
+        succeeded: result.ok,
+      },
+      { upsert: true },
+    );
+    await db.deliveries.updateOne(
+      { _id: id },
+      {
+        $set: { status, attemptCount: input.seq + 1, lastAttemptAt: startedAt, updatedAt: now(), workflowId: input.workflowId },
+        $setOnInsert: {
+          tenantId: message.tenantId,
+          messageId: message._id,
+          endpointId: endpoint._id,
+          eventType: message.eventType,
+          messageCreatedAt: message.createdAt,
+          occurredAt: message.occurredAt,
+          createdAt: startedAt,
+        },
+      },
+      { upsert: true },
+    );
+    log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, ok: result.ok, durationMs }, 'attempt recorded');
+
+    if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
+    return {
+      kind: 'failed',
+      reason: result.reason,
+      statusCode: result.statusCode,
+      error: result.error,
+      retryPolicy: endpoint.retryPolicy,
+      ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
+    };
+  }
+
   return {
     /**
      * Posts one signed attempt of a message to an endpoint and records it; posts nothing to a disabled
@@ -76,99 +174,12 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
      * under ids derived from the message, the endpoint and the attempt's sequence number.
      */
     async attemptDelivery(input: AttemptDeliveryInput): Promise<AttemptOutcome> {
-      const [endpoint, message] = await Promise.all([
-        db.endpoints.findOne({ _id: input.endpointId }),
-        db.messages.findOne({ _id: input.messageId }),
-      ]);
-      if (!message) {
-        // Deleted by retention: a parked delivery of it must not wait for ever.
-        await db.deliveries.updateOne({ _id: deliveryId(input.messageId, input.endpointId) }, { $set: { status: 'CANCELLED', updatedAt: now() } });
-        return { kind: 'gone', why: 'message deleted' };
-      }
-      if (!endpoint || endpoint.deletedAt) {
-        await setDeliveryStatus(message, input.endpointId, 'CANCELLED', input.workflowId);
-        return { kind: 'gone', why: 'endpoint deleted' };
-      }
-      if (endpoint.status === 'DISABLED') {
-        await setDeliveryStatus(message, endpoint._id, 'PARKED', input.workflowId);
-        return { kind: 'parked' };
-      }
-      const busy = inFlight.get(endpoint._id) ?? 0;
-      if (busy >= maxInFlightPerEndpoint) return { kind: 'throttled' };
-
-      const startedAt = now();
-      const secrets = endpoint.secrets.filter((s) => s.expiresAt === null || s.expiresAt > startedAt).map((s) => secretBox.open(s.sealed));
-      const webhook = buildWebhookRequest({
-        secrets,
-        messageId: message._id,
-        eventType: message.eventType,
-        occurredAt: message.occurredAt,
-        payload: message.payload,
-        now: startedAt,
-      });
-      const started = performance.now();
-      inFlight.set(endpoint._id, busy + 1);
-      let result: PostResult;
+      const beat = setInterval(() => Context.current().heartbeat(), 1000);
       try {
-        const blocked = blockedTarget(endpoint.url, urlPolicy);
-        result = blocked
-          ? { ok: false, reason: 'blocked', error: `blocked by the SSRF guard: ${blocked}`, statusCode: null, body: null }
-          : await postWebhook(http.agent, endpoint.url, webhook.headers, webhook.body, http);
+        return await attempt(input);
       } finally {
-        const left = (inFlight.get(endpoint._id) ?? 1) - 1;
-        if (left === 0) inFlight.delete(endpoint._id);
-        else inFlight.set(endpoint._id, left);
+        clearInterval(beat);
       }
-      const durationMs = Math.round(performance.now() - started);
-
-      const id = deliveryId(message._id, endpoint._id);
-      const status = deliveryStatusAfterAttempt(endpoint.retryPolicy, input.number, result.ok, result.statusCode);
-      await db.attempts.replaceOne(
-        { _id: attemptId(id, input.seq) },
-        {
-          tenantId: message.tenantId,
-          messageId: message._id,
-          endpointId: endpoint._id,
-          deliveryId: id,
-          seq: input.seq,
-          number: input.number,
-          workflowId: input.workflowId,
-          startedAt,
-          durationMs,
-          statusCode: result.statusCode,
-          responseBody: result.body,
-          error: result.ok ? null : result.error,
-          succeeded: result.ok,
-        },
-        { upsert: true },
-      );
-      await db.deliveries.updateOne(
-        { _id: id },
-        {
-          $set: { status, attemptCount: input.seq + 1, lastAttemptAt: startedAt, updatedAt: now(), workflowId: input.workflowId },
-          $setOnInsert: {
-            tenantId: message.tenantId,
-            messageId: message._id,
-            endpointId: endpoint._id,
-            eventType: message.eventType,
-            messageCreatedAt: message.createdAt,
-            occurredAt: message.occurredAt,
-            createdAt: startedAt,
-          },
-        },
-        { upsert: true },
-      );
-      log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, ok: result.ok, durationMs }, 'attempt recorded');
-
-      if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
-      return {
-        kind: 'failed',
-        reason: result.reason,
-        statusCode: result.statusCode,
-        error: result.error,
-        retryPolicy: endpoint.retryPolicy,
-        ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
-      };
     },
 
     /** Tells the endpoint's lifecycle workflow, starting it if it is not running (signal-with-start). */

