@@ -84,6 +84,9 @@ const schema = z.object({
   HOOKFLOW_SECRET_ROTATION_OVERLAP: duration(0).default(ms('24h')),
   HOOKFLOW_MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT: positiveInt.default(8),
+  // Activities one worker runs at once. Each attempt writes to MongoDB; on FerretDB over SQLite (one
+  // writer at a time) more of them only queue for its lock and starve the API's inserts.
+  HOOKFLOW_WORKER_MAX_ACTIVITIES: positiveInt.default(20),
 
   // Notification channels of the failure lifecycle; each one left unset is skipped.
   SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), { message: 'must start with smtp:// or smtps://' }),

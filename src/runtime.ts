@@ -64,6 +64,7 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     secretBox: secretBoxOf(config),
     urlPolicy: urlPolicyOf(config),
     maxInFlightPerEndpoint: config.HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT,
+    maxConcurrentActivities: config.HOOKFLOW_WORKER_MAX_ACTIVITIES,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     db: mongo.collections,

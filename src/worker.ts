@@ -17,6 +17,7 @@ export interface WorkerOptions {
   secretBox: SecretBox;
   urlPolicy: UrlPolicy;
   maxInFlightPerEndpoint: number;
+  maxConcurrentActivities?: number;
   namespace: string;
   taskQueue: string;
   db: Collections;
@@ -45,6 +46,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities,
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }
