@@ -1,6 +1,6 @@
 /** `npm run api`: only the GraphQL API, against TEMPORAL_ADDRESS and MONGODB_URI. */
 import { createTenantService } from './tenants';
-import { bootstrapApiKey, connectMongoPart, createRootLogger, loadConfigOrExit, startApiPart, stopOnSignals, type Part } from './runtime';
+import { addressesOf, bootstrapApiKey, connectMongoPart, createRootLogger, loadConfigOrExit, startApiPart, stopOnSignals, type Part } from './runtime';
 
 let shutdown: (reason: string, exitCode: number) => Promise<void> = async (_, code) => process.exit(code);
 
@@ -9,10 +9,7 @@ async function main(): Promise<void> {
   const log = createRootLogger(config);
   const parts: Part[] = [];
   shutdown = stopOnSignals(log, parts);
-  const addresses = {
-    temporalAddress: config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    mongoUri: config.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/',
-  };
+  const addresses = addressesOf(config);
   const mongo = await connectMongoPart(config, addresses.mongoUri);
   parts.push(mongo);
   const { apiKey, source } = await bootstrapApiKey(config, createTenantService(mongo.collections), false);

@@ -2,7 +2,7 @@ import type { Filter } from 'mongodb';
 import type { Collections } from './db/mongo';
 import type { AttemptDoc, MaintenanceRunDoc } from './db/types';
 import type { EndpointService } from './endpoints';
-import { afterPosition, decodeCursor, encodeCursor, pageSize, timeRange, type Page } from './paging';
+import { afterPosition, decodeCursor, pageSize, timeRange, toPage, type Page } from './paging';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -25,12 +25,8 @@ export function createHistoryService(db: Collections, endpoints: EndpointService
         .sort({ startedAt: -1, _id: -1 })
         .limit(size + 1)
         .toArray();
-      const page = rows.slice(0, size);
-      const last = page[page.length - 1];
       return {
-        nodes: page,
-        endCursor: last ? encodeCursor({ at: last.startedAt, id: last._id }) : null,
-        hasNextPage: rows.length > size,
+        ...toPage(rows, size, (row) => ({ at: row.startedAt, id: row._id })),
         totalCount: await db.attempts.countDocuments(query),
       };
     },

@@ -7,7 +7,7 @@ import { attemptId, deliveryId, type AttemptDoc, type DeliveryDoc, type Delivery
 import type { EndpointService } from './endpoints';
 import { notFound, UserError } from './errors';
 import { idempotentMessageId, newId } from './ids';
-import { afterPosition, decodeCursor, encodeCursor, pageSize, timeRange, type Page } from './paging';
+import { afterPosition, decodeCursor, pageSize, timeRange, toPage, type Page } from './paging';
 import { parseSendMessage } from './validation';
 import { startMessageWorkflow } from './starts';
 import { deliverMessageWorkflowId, redeliverMessagesWorkflowId } from '../workflows/definitions';
@@ -163,14 +163,12 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
           .sort({ messageCreatedAt: -1, messageId: -1 })
           .limit(size + 1)
           .toArray();
-        const page = rows.slice(0, size);
+        const page = toPage(rows, size, (row) => ({ at: row.messageCreatedAt, id: row.messageId }));
         // Without an endpoint, one message can match through several deliveries: list it once.
-        const ids = [...new Set(page.map((r) => r.messageId))];
-        const last = page[page.length - 1];
+        const ids = [...new Set(page.nodes.map((r) => r.messageId))];
         return {
+          ...page,
           nodes: await pageOfMessages(ids),
-          endCursor: last ? encodeCursor({ at: last.messageCreatedAt, id: last.messageId }) : null,
-          hasNextPage: rows.length > size,
           totalCount: filter.endpointId ? await db.deliveries.countDocuments(query) : null,
         };
       }
@@ -186,12 +184,8 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         .sort({ createdAt: -1, _id: -1 })
         .limit(size + 1)
         .toArray();
-      const page = rows.slice(0, size);
-      const last = page[page.length - 1];
       return {
-        nodes: page,
-        endCursor: last ? encodeCursor({ at: last.createdAt, id: last._id }) : null,
-        hasNextPage: rows.length > size,
+        ...toPage(rows, size, (row) => ({ at: row.createdAt, id: row._id })),
         totalCount: await db.messages.countDocuments(query),
       };
     },

@@ -42,6 +42,16 @@ export function pageSize(first: number | null | undefined, fallback = 50): numbe
   return size;
 }
 
+/**
+ * Turns `size + 1` rows read in page order into a page: the extra row only says there is a next one.
+ * `positionOf` names a row's place, which becomes the cursor of the last row kept.
+ */
+export function toPage<T>(rows: T[], size: number, positionOf: (row: T) => Position): Omit<Page<T>, 'totalCount'> {
+  const nodes = rows.slice(0, size);
+  const last = nodes[nodes.length - 1];
+  return { nodes, endCursor: last ? encodeCursor(positionOf(last)) : null, hasNextPage: rows.length > size };
+}
+
 /** Rows strictly after `position` in (timeField desc, idField desc) order. */
 export function afterPosition<T>(position: Position | null, timeField: string, idField: string): Filter<T> {
   if (!position) return {};

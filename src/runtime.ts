@@ -35,6 +35,12 @@ export interface Addresses {
   mongoUri: string;
 }
 
+/** `npm run worker` and `npm run api` default to servers on this machine's standard ports. */
+export const addressesOf = (config: Config): Addresses => ({
+  temporalAddress: config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+  mongoUri: config.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/',
+});
+
 /** The Temporal SDK logs through pino, at warn and above: its bundling chatter is not for operators. */
 function installTemporalLogging(log: Logger): void {
   const sdkLog = log.child({ component: 'temporal-sdk' });

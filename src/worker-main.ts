@@ -1,5 +1,5 @@
 /** `npm run worker`: only the Temporal worker, against TEMPORAL_ADDRESS and MONGODB_URI. */
-import { connectMongoPart, createRootLogger, loadConfigOrExit, startWorkerPart, stopOnSignals, type Part } from './runtime';
+import { addressesOf, connectMongoPart, createRootLogger, loadConfigOrExit, startWorkerPart, stopOnSignals, type Part } from './runtime';
 
 let shutdown: (reason: string, exitCode: number) => Promise<void> = async (_, code) => process.exit(code);
 
@@ -8,10 +8,7 @@ async function main(): Promise<void> {
   const log = createRootLogger(config);
   const parts: Part[] = [];
   shutdown = stopOnSignals(log, parts);
-  const addresses = {
-    temporalAddress: config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    mongoUri: config.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/',
-  };
+  const addresses = addressesOf(config);
   const mongo = await connectMongoPart(config, addresses.mongoUri);
   parts.push(mongo);
   parts.push(await startWorkerPart(config, log, addresses, mongo));
