@@ -71,8 +71,6 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
   }
 
   const service = {
-    startDelivery,
-
     /**
      * Stores the delivery rows, then the message, then starts its workflow. Every stored message thus has
      * its rows, and the message is stored before it is acknowledged, so it is never lost: a crash before

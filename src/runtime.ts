@@ -187,6 +187,29 @@ export async function bootstrapApiKey(
   return { apiKey, source: 'generated; shown once, only its hash is stored' };
 }
 
+/**
+ * `npm run worker` and `npm run api`: config, logger, MongoDB, then `start` adds the role's parts. A
+ * signal or a failed start stops what was started, in reverse order.
+ */
+export function runEntryPoint(
+  role: string,
+  start: (config: Config, log: Logger, addresses: Addresses, mongo: Mongo, parts: Part[]) => Promise<void>,
+): void {
+  const config = loadConfigOrExit();
+  const log = createRootLogger(config);
+  const parts: Part[] = [];
+  const shutdown = stopOnSignals(log, parts);
+  const addresses = addressesOf(config);
+  (async () => {
+    const mongo = await connectMongoPart(config, addresses.mongoUri);
+    parts.push(mongo);
+    await start(config, log, addresses, mongo, parts);
+  })().catch((error) => {
+    process.stderr.write(`hookflow ${role} failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    void shutdown('start-up failed', 1);
+  });
+}
+
 /** Stops the parts in reverse order on SIGINT or SIGTERM, then exits; the returned function does the same. */
 export function stopOnSignals(log: Logger, parts: Part[]): (reason: string, exitCode: number) => Promise<void> {
   let stopping = false;

@@ -4,6 +4,10 @@
  */
 import type { EndpointStatus } from './delivery-types';
 
+/** The channels each notifying event goes out on; one activity each, so one that is down delays no other. */
+export const NOTIFICATION_CHANNELS = ['email', 'sms', 'ops'] as const;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
+
 export type LifecycleEventKind = 'ON_FAILURE' | 'ON_FAILURE_RECOVERED' | 'ON_DEACTIVATION' | 'REACTIVATED';
 /** Recorded by the maintenance workflow, not by the lifecycle: retention deleted a parked message. */
 export type EndpointEventKind = LifecycleEventKind | 'PARKED_MESSAGE_EXPIRED';

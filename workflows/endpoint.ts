@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { endpointDeletedSignal, lifecycleSignal, lifecycleStateQuery, redeliverWorkflowId, type EndpointLifecycleInput } from './definitions';
-import { applyLifecycleInput, initialLifecycleState, type LifecycleInput } from './endpoint-lifecycle';
+import { applyLifecycleInput, initialLifecycleState, NOTIFICATION_CHANNELS, type LifecycleInput } from './endpoint-lifecycle';
 import { redeliverParked } from './redeliver';
 
 /** Writing the status and the event to MongoDB: short, retried until MongoDB answers. */
@@ -31,7 +31,6 @@ const { notify } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
 
-const CHANNELS = ['email', 'sms', 'ops'] as const;
 /** Hand over to a fresh run well before the history gets large. */
 const MAX_HISTORY_EVENTS = 5_000;
 
@@ -73,7 +72,7 @@ export async function endpointLifecycle(input: EndpointLifecycleInput): Promise<
           });
           continue;
         }
-        for (const channel of CHANNELS) {
+        for (const channel of NOTIFICATION_CHANNELS) {
           const sent: Promise<void> = notify({ endpointId, event, channel })
             .then(() => undefined)
             .catch((error) => log.warn('notification given up', { channel, eventId: event.id, error: String(error) }))

@@ -5,8 +5,7 @@ import type { Config } from '../config';
 import { buildWebhookRequest } from '../webhooks/signing';
 import { postWebhook } from '../webhooks/http-post';
 
-export type Channel = 'email' | 'sms' | 'ops';
-export const CHANNELS: Channel[] = ['email', 'sms', 'ops'];
+export type { NotificationChannel as Channel } from '../../workflows/endpoint-lifecycle';
 
 /** The configured notification channels; a channel left unconfigured is absent. */
 export interface Notifier {
