@@ -1,125 +1,306 @@
 /**
  * `npm run bench`: Hookflow's ingest latency, end-to-end latency and delivered throughput, side by
  * side with the limits of the same machine in the same run (a trivial Temporal workflow, a raw undici
- * POST loop). Loopback only, bounded in count. Prints a table; writes JSON and an SVG chart of the
- * end-to-end latency distribution to bench/results/.
+ * POST loop), the cost of history queries and retention as the store grows, and the CPU each process
+ * spent. Loopback only, bounded in count. Prints a table; writes JSON and an SVG chart of the
+ * end-to-end latency distributions to bench/results/.
+ *
+ * Runs on embedded servers, or on TEMPORAL_ADDRESS and MONGODB_URI when both are set.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Agent, request } from 'undici';
-import { gql, pool, sleep, startHookflow, startServers } from '../chaos/harness';
+import { externalServers, gql, pool, processResources, sleep, startHookflow, startServers, type Hookflow, type Servers } from '../chaos/harness';
 import { answer, startReceiver } from '../test/helpers/receiver';
+import { measureGrowth, type GrowthPoint } from './growth';
+import { cpuShares, summary, svgCdf, type Summary } from './stats';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
 const CONCURRENCY = 50;
+const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').filter(Boolean).map(Number);
+/** No section waits longer than this for its deliveries. */
+const SECTION_TIMEOUT_MS = 600_000;
+const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN;
-};
-const summary = (values: number[]) => ({ p50: percentile(values, 50), p95: percentile(values, 95), p99: percentile(values, 99), max: Math.max(...values) });
+const SEND = 'mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
+const CREATE = 'mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }';
 
-function svgHistogram(title: string, values: number[]): string {
-  const bins = 30;
-  const max = percentile(values, 99) || 1;
-  const counts = new Array(bins).fill(0);
-  for (const v of values) counts[Math.min(bins - 1, Math.floor((v / max) * bins))] += 1;
-  const top = Math.max(...counts, 1);
-  const bars = counts
-    .map((c, i) => `<rect x="${40 + i * 18}" y="${230 - (c / top) * 200}" width="16" height="${(c / top) * 200}" fill="#4a7bd0"/>`)
-    .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="620" height="270"><text x="10" y="18" font-family="sans-serif" font-size="13">${title}</text>${bars}<line x1="40" y1="230" x2="580" y2="230" stroke="black"/><text x="40" y="250" font-size="11" font-family="sans-serif">0 ms</text><text x="520" y="250" font-size="11" font-family="sans-serif">${Math.round(max)} ms (p99)</text><text x="40" y="265" font-size="11" font-family="sans-serif">n=${values.length}; last bin holds everything above p99</text></svg>`;
+type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+/** A receiver that answers 202 at once and notes when each message first reached it. */
+async function timingReceiver() {
+  const firstSeen = new Map<string, number>();
+  let requests = 0;
+  const receiver = await startReceiver((req, i, res) => {
+    requests += 1;
+    const id = String(req.headers['message-id']);
+    if (!firstSeen.has(id)) firstSeen.set(id, performance.timeOrigin + performance.now());
+    answer(202)(req, i, res);
+  });
+  return { receiver, firstSeen, requests: () => requests };
 }
+
+interface ThroughputResult {
+  messages: number;
+  endpoints: number;
+  payloadBytes: number;
+  accepted: number;
+  deliveries: number;
+  seconds: number;
+  messagesPerSecond: number;
+  deliveriesPerSecond: number;
+  ingest: Summary & { requestsPerSecond: number };
+  endToEnd: Summary;
+  /** Every end-to-end latency, for the chart (left out of the JSON). */
+  endToEndSamples: number[];
+  /** Share of one core each process used during the section. */
+  cpu: Record<string, number>;
+}
+
+class Bench {
+  private key = 0;
+
+  constructor(
+    private readonly hookflow: Hookflow,
+    private readonly servers: Servers,
+  ) {}
+
+  readings() {
+    const pids = this.servers.pids();
+    return {
+      worker: this.hookflow.worker.resources(),
+      api: this.hookflow.api.resources(),
+      temporal: processResources(pids.temporal),
+      ferretdb: processResources(pids.mongo),
+      bench: processResources(process.pid),
+    };
+  }
+
+  /** `fanOut` endpoints subscribed to an event type of their own, all on one receiver. */
+  async endpoints(eventType: string, fanOut: number, receiver: Receiver): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < fanOut; i++) {
+      const result = await gql(this.hookflow, CREATE, { input: { url: receiver.url, eventTypes: [eventType] } });
+      const id = result.data?.createEndpoint?.endpoint?.id;
+      if (!id) throw new Error(`createEndpoint failed: ${JSON.stringify(result.errors)}`);
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  /**
+   * Sends `messages` messages and waits until each reached every endpoint. With `ratePerSecond`, sends
+   * open-loop at that rate (a new call every 1/rate s, whatever the earlier ones do); without it, as
+   * fast as `CONCURRENCY` clients can.
+   */
+  async throughput(label: string, options: { messages: number; fanOut: number; payloadBytes: number; ratePerSecond?: number }): Promise<ThroughputResult> {
+    const { messages, fanOut, payloadBytes, ratePerSecond } = options;
+    const eventType = `bench.${label}`;
+    const { receiver, firstSeen, requests } = await timingReceiver();
+    try {
+      await this.endpoints(eventType, fanOut, receiver);
+      const payload = { blob: 'x'.repeat(Math.max(0, payloadBytes - 12)) };
+      const returnedAt = new Map<string, number>();
+      const ingest: number[] = [];
+      let failures = 0;
+      const sendOne = async () => {
+        const t0 = performance.now();
+        const result = await gql(this.hookflow, SEND, { input: { eventType, payload, idempotencyKey: `bench-${label}-${this.key++}` } });
+        const id = result.data?.sendMessage?.id;
+        if (!id) {
+          failures += 1;
+          return;
+        }
+        ingest.push(performance.now() - t0);
+        returnedAt.set(id, performance.timeOrigin + performance.now());
+      };
+      say(`${label}: ${messages} messages × ${fanOut} endpoint(s), ${payloadBytes} B${ratePerSecond ? `, ${ratePerSecond.toFixed(1)}/s` : ', as fast as 50 clients go'}`);
+      const before = this.readings();
+      const started = performance.now();
+      if (ratePerSecond) {
+        const calls: Promise<void>[] = [];
+        for (let i = 0; i < messages; i++) {
+          const due = started + (i * 1000) / ratePerSecond;
+          const wait = due - performance.now();
+          if (wait > 0) await sleep(wait);
+          calls.push(sendOne());
+        }
+        await Promise.all(calls);
+      } else {
+        await pool(Array.from({ length: messages }, (_, i) => i), CONCURRENCY, sendOne);
+      }
+      const ingestSeconds = (performance.now() - started) / 1000;
+      const expected = returnedAt.size * fanOut;
+      let lastReport = performance.now();
+      while (requests() < expected && performance.now() - started < SECTION_TIMEOUT_MS) {
+        await sleep(50);
+        if (performance.now() - lastReport > 10_000) {
+          lastReport = performance.now();
+          say(`${label}: ${requests()} of ${expected} deliveries`);
+        }
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = cpuShares(before, this.readings(), seconds);
+      if (failures > 0) say(`${label}: ${failures} sendMessage calls failed`);
+      if (requests() < expected) say(`${label}: only ${requests()} of ${expected} deliveries arrived in ${SECTION_TIMEOUT_MS / 1000} s`);
+      const e2e = [...returnedAt].filter(([id]) => firstSeen.has(id)).map(([id, t]) => firstSeen.get(id)! - t);
+      return {
+        messages,
+        endpoints: fanOut,
+        payloadBytes,
+        accepted: returnedAt.size,
+        deliveries: requests(),
+        seconds,
+        messagesPerSecond: firstSeen.size / seconds,
+        deliveriesPerSecond: requests() / seconds,
+        ingest: { ...summary(ingest), requestsPerSecond: messages / ingestSeconds },
+        endToEnd: summary(e2e),
+        endToEndSamples: e2e,
+        cpu,
+      };
+    } finally {
+      await receiver.close();
+    }
+  }
+}
+
+/** A trivial workflow with one no-op activity, on the same server with the same activity concurrency. */
+async function rawTemporal(servers: Servers, count: number, readings: () => Record<string, { cpuSeconds: number } | null>) {
+  const native = await NativeConnection.connect({ address: servers.temporalAddress });
+  const worker = await Worker.create({
+    connection: native,
+    taskQueue: 'bench-raw',
+    workflowsPath: require.resolve('./raw-workflow'),
+    activities: { noop: async () => undefined },
+    maxConcurrentActivityTaskExecutions: 20,
+  });
+  const connection = await Connection.connect({ address: servers.temporalAddress });
+  const client = new Client({ connection });
+  const before = readings();
+  const started = performance.now();
+  await worker.runUntil(
+    pool(Array.from({ length: count }, (_, i) => i), CONCURRENCY, (i) =>
+      client.workflow.execute('rawWorkflow', { taskQueue: 'bench-raw', workflowId: `raw-${Date.now()}-${i}` }),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await connection.close();
+  await native.close();
+  return { workflowsPerSecond: count / seconds, cpu: cpuShares(before, readings(), seconds) };
+}
+
+/** An undici POST loop at the same concurrency to a receiver like the one Hookflow delivers to. */
+async function rawHttp(count: number) {
+  const { receiver } = await timingReceiver();
+  const agent = new Agent({ connections: 64 });
+  const body = JSON.stringify({ blob: 'x'.repeat(1012) });
+  const started = performance.now();
+  await pool(Array.from({ length: count }, (_, i) => i), CONCURRENCY, async (i) => {
+    const response = await request(receiver.url, { method: 'POST', body, dispatcher: agent, headers: { 'message-id': `raw-${i}`, 'content-type': 'application/json' } });
+    await response.body.dump();
+  });
+  const perSecond = count / ((performance.now() - started) / 1000);
+  await agent.close();
+  await receiver.close();
+  return { requestsPerSecond: perSecond };
+}
+
+const ms = (v: number) => `${Math.round(v)} ms`;
+const cpuText = (cpu: Record<string, number>) =>
+  Object.entries(cpu)
+    .filter(([name]) => name !== 'bench')
+    .map(([name, share]) => `${name} ${Math.round(share * 100)}%`)
+    .join(', ');
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const servers = await startServers();
+  const external = process.env.TEMPORAL_ADDRESS && process.env.MONGODB_URI;
+  const servers = external ? externalServers(process.env.TEMPORAL_ADDRESS!, process.env.MONGODB_URI!) : await startServers();
   const hookflow = await startHookflow(servers);
-  const received = new Map<string, number>();
-  const receiver = await startReceiver((req, i, res) => {
-    received.set(String(req.headers['message-id']), performance.timeOrigin + performance.now());
-    answer(202)(req, i, res);
-  });
-  const results: Record<string, unknown> = { machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
+  const bench = new Bench(hookflow, servers);
+  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
   try {
-    await gql(hookflow, 'mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }', { input: { url: receiver.url } });
-    const payload = { blob: 'x'.repeat(1024 - 12) };
+    // 1, 2 and 3: a burst at 50 clients gives ingest latency, the maximum delivered rate and end to end at it.
+    const burst = await bench.throughput('one', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
+    // End to end at half that rate, open-loop.
+    const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });
+    const big = await bench.throughput('big', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 });
+    const ten = await bench.throughput('ten', { messages: Math.ceil(MESSAGES / 10), fanOut: 10, payloadBytes: 1024 });
+    const fifty = await bench.throughput('fifty', { messages: Math.ceil(MESSAGES / 25), fanOut: 50, payloadBytes: 1024 });
+    const fiftyBig = await bench.throughput('fifty-big', { messages: Math.ceil(MESSAGES / 50), fanOut: 50, payloadBytes: 64 * 1024 });
+    Object.assign(results, { burst, half, big, ten, fifty, fiftyBig });
 
-    // 1 and 2: ingest at 50 concurrent clients, and end to end for the same burst.
-    const returnedAt = new Map<string, number>();
-    const ingest: number[] = [];
-    const started = Date.now();
-    await pool(Array.from({ length: MESSAGES }, (_, i) => i), CONCURRENCY, async (i) => {
-      const t0 = performance.now();
-      const result = await gql(hookflow, 'mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', {
-        input: { eventType: 'bench.one', payload, idempotencyKey: `bench-${i}` },
+    // 4: the machine's limits in the same run.
+    say(`raw Temporal: ${MESSAGES} trivial workflows`);
+    const raw = await rawTemporal(servers, MESSAGES, () => bench.readings());
+    say(`raw HTTP: ${MESSAGES * 5} POSTs`);
+    const http = await rawHttp(MESSAGES * 5);
+    results.rawTemporal = raw;
+    results.rawHttp = http;
+    results.ratioToRawTemporal = burst.messagesPerSecond / raw.workflowsPerSecond;
+    results.ratioToRawHttp = burst.messagesPerSecond / http.requestsPerSecond;
+
+    // 5: growth of the store.
+    let growth: GrowthPoint[] = [];
+    if (GROWTH_LEVELS.length > 0) {
+      const tenant = await hookflow.mongo.collections.endpoints.findOne({});
+      const [endpointId] = await bench.endpoints('growth.none', 1, { url: 'http://127.0.0.1:9/never' } as Receiver);
+      const connection = await Connection.connect({ address: servers.temporalAddress });
+      growth = await measureGrowth({
+        hookflow,
+        temporal: new Client({ connection }),
+        taskQueue: 'bench-growth',
+        tenantId: tenant!.tenantId,
+        endpointId: endpointId!,
+        levels: GROWTH_LEVELS,
+        say,
       });
-      ingest.push(performance.now() - t0);
-      if (result.data?.sendMessage?.id) returnedAt.set(result.data.sendMessage.id, performance.timeOrigin + performance.now());
-    });
-    const ingestSeconds = (Date.now() - started) / 1000;
-    while (received.size < returnedAt.size && Date.now() - started < 600_000) await sleep(200);
-    const deliveredSeconds = (Date.now() - started) / 1000;
-    const e2e = [...returnedAt].filter(([id]) => received.has(id)).map(([id, t]) => received.get(id)! - t);
-    results.ingest = { ...summary(ingest), requestsPerSecond: MESSAGES / ingestSeconds, accepted: returnedAt.size };
-    results.endToEndAtBurst = summary(e2e);
-    results.deliveredPerSecond = received.size / deliveredSeconds;
-
-    // 4: the same Temporal server, a trivial workflow with one no-op activity, same worker concurrency.
-    const native = await NativeConnection.connect({ address: servers.temporalAddress });
-    const worker = await Worker.create({
-      connection: native,
-      taskQueue: 'bench-raw',
-      workflowsPath: require.resolve('./raw-workflow'),
-      activities: { noop: async () => undefined },
-      maxConcurrentActivityTaskExecutions: 20,
-    });
-    const client = new Client({ connection: await Connection.connect({ address: servers.temporalAddress }) });
-    const rawStart = Date.now();
-    await worker.runUntil(
-      pool(Array.from({ length: MESSAGES }, (_, i) => i), CONCURRENCY, (i) =>
-        client.workflow.execute('rawWorkflow', { taskQueue: 'bench-raw', workflowId: `raw-${Date.now()}-${i}` }),
-      ),
-    );
-    results.rawTemporalWorkflowsPerSecond = MESSAGES / ((Date.now() - rawStart) / 1000);
-    await native.close();
-
-    // 5: a raw undici POST loop to the same receiver.
-    const agent = new Agent({ connections: 64 });
-    const httpStart = Date.now();
-    await pool(Array.from({ length: MESSAGES * 5 }, (_, i) => i), CONCURRENCY, async () => {
-      const response = await request(receiver.url, { method: 'POST', body: '{}', dispatcher: agent, headers: { 'message-id': 'raw' } });
-      await response.body.dump();
-    });
-    results.rawHttpPerSecond = (MESSAGES * 5) / ((Date.now() - httpStart) / 1000);
-    await agent.close();
-
-    results.ratioToRawTemporal = (results.deliveredPerSecond as number) / (results.rawTemporalWorkflowsPerSecond as number);
-    results.ratioToRawHttp = (results.deliveredPerSecond as number) / (results.rawHttpPerSecond as number);
-    results.resources = { worker: hookflow.worker.resources(), api: hookflow.api.resources() };
+      await connection.close();
+      results.growth = growth;
+    }
+    // 6: resources over the whole run.
+    results.resources = bench.readings();
 
     const dir = path.join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(results, null, 2));
-    writeFileSync(path.join(dir, `e2e-latency-${stamp}.svg`), svgHistogram(`end-to-end latency, ${MESSAGES} messages at ${CONCURRENCY} concurrent clients`, e2e));
-    const ms = (v: number) => `${Math.round(v)} ms`;
-    const i = results.ingest as ReturnType<typeof summary> & { requestsPerSecond: number };
-    const e = results.endToEndAtBurst as ReturnType<typeof summary>;
-    const rows: [string, string][] = [
-      ['sendMessage latency (50 clients)', `p50 ${ms(i.p50)}  p99 ${ms(i.p99)}  max ${ms(i.max)}  ${i.requestsPerSecond.toFixed(1)} req/s`],
-      ['end to end, burst', `p50 ${ms(e.p50)}  p95 ${ms(e.p95)}  p99 ${ms(e.p99)}`],
-      ['delivered, 1 endpoint, 1 KiB', `${(results.deliveredPerSecond as number).toFixed(1)} msg/s`],
-      ['raw Temporal (no-op activity)', `${(results.rawTemporalWorkflowsPerSecond as number).toFixed(1)} wf/s  → ratio ${(results.ratioToRawTemporal as number).toFixed(2)}`],
-      ['raw undici POST', `${(results.rawHttpPerSecond as number).toFixed(0)} req/s  → ratio ${(results.ratioToRawHttp as number).toFixed(3)}`],
-      ['worker peak RSS / CPU', JSON.stringify((results.resources as any).worker)],
-      ['API peak RSS / CPU', JSON.stringify((results.resources as any).api)],
-    ];
-    process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(34)} ${v}`).join('\n')}\n\nwritten to bench/results/bench-${stamp}.json\n`);
+    writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(results, (key, value) => (key === 'endToEndSamples' ? undefined : value), 2));
+    writeFileSync(
+      path.join(dir, `e2e-latency-${stamp}.svg`),
+      svgCdf('end-to-end latency: sendMessage returned → the receiver got the message', [
+        { label: 'max rate, 1 KiB', values: burst.endToEndSamples },
+        { label: 'half rate, 1 KiB', values: half.endToEndSamples },
+        { label: 'max rate, 64 KiB', values: big.endToEndSamples },
+        { label: 'first of 10 endpoints', values: ten.endToEndSamples },
+        { label: 'first of 50 endpoints', values: fifty.endToEndSamples },
+      ]),
+    );
+
+    const rows: [string, string][] = [];
+    const row = (k: string, v: string) => rows.push([k, v]);
+    row('sendMessage, 50 clients, 1 KiB', `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`);
+    row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
+    row(`end to end at half (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
+    for (const [name, r] of [['1 endpoint, 1 KiB', burst], ['1 endpoint, 64 KiB', big], ['10 endpoints, 1 KiB', ten], ['50 endpoints, 1 KiB', fifty], ['50 endpoints, 64 KiB', fiftyBig]] as const) {
+      row(`delivered, ${name}`, `${r.messagesPerSecond.toFixed(1)} msg/s  ${r.deliveriesPerSecond.toFixed(1)} deliveries/s  (${r.deliveries}/${r.accepted * r.endpoints})`);
+      row('  CPU, share of one core', cpuText(r.cpu));
+    }
+    row('raw Temporal, no-op activity', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
+    row('  CPU, share of one core', cpuText(raw.cpu));
+    row('raw undici POST, 1 KiB', `${http.requestsPerSecond.toFixed(0)} req/s  → Hookflow/raw ${(results.ratioToRawHttp as number).toFixed(3)}`);
+    for (const g of growth) {
+      row(`history query @ ${g.storedMessages} stored`, `by type ${ms(g.queryByTypeMs)}  by endpoint ${ms(g.queryByEndpointMs)}  page 2 ${ms(g.secondPageMs)}`);
+      row(`retention @ ${g.storedMessages} stored`, `${g.retentionDeleted} deleted in ${g.retentionSeconds.toFixed(1)} s (${g.retentionBatches} batches)`);
+    }
+    const r = results.resources as ReturnType<Bench['readings']>;
+    for (const name of ['worker', 'api', 'temporal', 'ferretdb'] as const) {
+      const v = r[name];
+      if (v) row(`${name} peak RSS / CPU`, `${v.peakRssMb} MB / ${v.cpuSeconds.toFixed(1)} s`);
+    }
+    process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(36)} ${v}`).join('\n')}\n\nwritten to bench/results/bench-${stamp}.json\n`);
   } finally {
-    await receiver.close();
     await hookflow.stop();
     await servers.stop();
   }

@@ -18,7 +18,23 @@ export interface Servers {
   mongoUri: string;
   restartTemporal(downMs?: number): Promise<void>;
   restartMongo(downMs?: number): Promise<void>;
+  /** The server processes, for resource figures. */
+  pids(): { temporal: number; mongo: number };
   stop(): Promise<void>;
+}
+
+/** Peak resident memory (VmHWM) and CPU seconds (user + system) of a live process, from /proc. */
+export function processResources(pid: number | undefined): { peakRssMb: number; cpuSeconds: number } | null {
+  if (!pid) return null;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const ticks = Number(stat[11]) + Number(stat[12]);
+    return { peakRssMb: Math.round(hwm / 1024), cpuSeconds: ticks / 100 };
+  } catch {
+    return null;
+  }
 }
 
 /** A Temporal dev server on a file database and FerretDB on SQLite, both restartable on the same port and files. */
@@ -47,11 +63,18 @@ export async function startServers(dir?: string): Promise<Servers> {
       await sleep(downMs);
       ferret = await startMongo();
     },
+    pids: () => ({ temporal: temporal.pid, mongo: ferret.pid }),
     async stop() {
       await Promise.all([temporal.stop(), ferret.stop()]);
       if (own) rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Servers someone else runs (the test run's, or production-like ones): used, never restarted or stopped. */
+export function externalServers(temporalAddress: string, mongoUri: string): Servers {
+  const refuse = () => Promise.reject(new Error('servers run elsewhere are not restarted here'));
+  return { temporalAddress, mongoUri, restartTemporal: refuse, restartMongo: refuse, pids: () => ({ temporal: 0, mongo: 0 }), stop: async () => undefined };
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,17 +127,7 @@ export class HookflowProcess {
 
   /** Peak resident memory (VmHWM) and CPU seconds of the Node process (tsx runs it as its child). */
   resources(): { peakRssMb: number; cpuSeconds: number } | null {
-    const pid = this.nodePid();
-    if (!pid) return null;
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const ticks = Number(stat[11]) + Number(stat[12]);
-      return { peakRssMb: Math.round(hwm / 1024), cpuSeconds: ticks / 100 };
-    } catch {
-      return null;
-    }
+    return processResources(this.nodePid());
   }
 
   private nodePid(): number | undefined {

@@ -3,16 +3,10 @@
  * SIGKILLed or fed misbehaving receivers, every message counted. The restarts of the servers themselves
  * run only in `npm run chaos` (these servers are shared by the whole test run).
  */
-import type { Servers } from '../chaos/harness';
+import { externalServers } from '../chaos/harness';
 import { concurrentDuplicates, misbehavingReceivers, workerKilled } from '../chaos/scenarios';
 
-const servers: Servers = {
-  temporalAddress: process.env.TEST_TEMPORAL_ADDRESS!,
-  mongoUri: process.env.TEST_MONGODB_URI!,
-  restartTemporal: () => Promise.reject(new Error('shared test servers are not restarted')),
-  restartMongo: () => Promise.reject(new Error('shared test servers are not restarted')),
-  stop: async () => undefined,
-};
+const servers = externalServers(process.env.TEST_TEMPORAL_ADDRESS!, process.env.TEST_MONGODB_URI!);
 
 jest.setTimeout(180_000);
 

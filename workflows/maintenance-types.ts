@@ -7,6 +7,11 @@ export interface MaintenanceInput {
   asOf?: number;
 }
 
+/** Messages one retention step deletes. */
+export const RETENTION_BATCH = 500;
+/** At most this many retention steps a run; what is left is deleted by the next run. */
+export const MAX_RETENTION_BATCHES = 200;
+
 export interface MaintenanceCounts {
   messagesDeleted: number;
   deliveriesDeleted: number;

@@ -1,16 +1,12 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { addCounts, emptyMaintenanceCounts, type MaintenanceInput, type MaintenanceReport } from './maintenance-types';
+import { addCounts, emptyMaintenanceCounts, MAX_RETENTION_BATCHES, RETENTION_BATCH, type MaintenanceInput, type MaintenanceReport } from './maintenance-types';
 
 /** Each step is bounded (batches of rows, a limit on checks), so a short timeout fits it. */
 const steps = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 });
-
-const RETENTION_BATCH = 500;
-/** At most this many batches a run; what is left is deleted by the next run. */
-const MAX_RETENTION_BATCHES = 200;
 
 /**
  * The scheduled maintenance (Temporal Schedule `hookflow-maintenance`): deletes what is older than
