@@ -36,7 +36,7 @@ export async function ensureTemporalCli(cacheDir: string, progress: Progress): P
       { cwd: tmp, env: { GOBIN: tmp } },
       progress,
     );
-    renameSync(path.join(tmp, 'temporal'), target);
+    renameSync(path.join(tmp, 'temporal'), path.join(ensureDir(path.dirname(target)), path.basename(target)));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -46,7 +46,7 @@ export async function ensureTemporalCli(cacheDir: string, progress: Progress): P
 export async function ensureFerretDb(cacheDir: string, progress: Progress): Promise<string> {
   const target = ferretDbPath(cacheDir);
   if (existsSync(target)) return target;
-  const tmp = `${target}.tmp-${process.pid}`;
+  const tmp = path.join(ensureDir(path.dirname(target)), `${path.basename(target)}.tmp-${process.pid}`);
   await goBuild('FerretDB v1.24.2 launcher', ['build', '-v', '-o', tmp, '.'], { cwd: ferretLauncherDir, env: {} }, progress);
   renameSync(tmp, target);
   return target;

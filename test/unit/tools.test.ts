@@ -1,0 +1,67 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureFerretDb, ensureTemporalCli, ferretDbPath, temporalCliPath } from '../../src/dev/tools';
+
+/**
+ * The tool cache on a machine that never built anything: an empty cache directory. A stand-in `go` on
+ * PATH writes the binary where `go install` (GOBIN) or `go build -o` would, and logs its calls, so
+ * the cache logic runs in milliseconds; the real Go builds run in every CI run on a fresh machine.
+ */
+describe('the Go tool cache', () => {
+  let root: string;
+  let savedPath: string | undefined;
+
+  beforeEach(() => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'hookflow-tools-'));
+    const fakeBin = path.join(root, 'fake-bin');
+    mkdirSync(fakeBin);
+    const go = path.join(fakeBin, 'go');
+    writeFileSync(
+      go,
+      [
+        '#!/bin/sh',
+        `echo "$@" >> "${path.join(root, 'go-calls.log')}"`,
+        'echo "github.com/example/compiled" >&2',
+        'if [ "$1" = install ]; then echo built > "$GOBIN/temporal"; exit 0; fi',
+        'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo built > "$2"; exit 0; fi; shift; done',
+        'exit 1',
+      ].join('\n'),
+    );
+    chmodSync(go, 0o755);
+    savedPath = process.env.PATH;
+    process.env.PATH = `${fakeBin}:${savedPath}`;
+  });
+
+  afterEach(() => {
+    process.env.PATH = savedPath;
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  test('a fresh cache directory gets both binaries, and a second call builds nothing', async () => {
+    const cache = path.join(root, 'cache');
+    const progress: string[] = [];
+    const temporal = await ensureTemporalCli(cache, (line) => progress.push(line));
+    const ferret = await ensureFerretDb(cache, (line) => progress.push(line));
+    expect(temporal).toBe(temporalCliPath(cache));
+    expect(ferret).toBe(ferretDbPath(cache));
+    expect(readFileSync(temporal, 'utf8')).toBe('built\n');
+    expect(readFileSync(ferret, 'utf8')).toBe('built\n');
+    expect(progress.filter((line) => line.startsWith('built '))).toHaveLength(2);
+
+    const calls = readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n');
+    expect(calls).toHaveLength(2);
+    await ensureTemporalCli(cache, () => undefined);
+    await ensureFerretDb(cache, () => undefined);
+    expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(2);
+    // No temporary build output is left behind.
+    expect(existsSync(path.join(cache, 'tmp')) ? readdirSync(path.join(cache, 'tmp')) : []).toEqual([]);
+  });
+
+  test('a failed build says so with Go\'s output, and leaves no binary', async () => {
+    const cache = path.join(root, 'cache');
+    writeFileSync(path.join(root, 'fake-bin', 'go'), '#!/bin/sh\necho "compile error: boom" >&2\nexit 2\n');
+    await expect(ensureTemporalCli(cache, () => undefined)).rejects.toThrow(/go exit 2[\s\S]*compile error: boom/);
+    expect(existsSync(temporalCliPath(cache))).toBe(false);
+  });
+});
