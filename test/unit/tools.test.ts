@@ -16,6 +16,12 @@ describe('the Go tool cache', () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'hookflow-tools-'));
     const fakeBin = path.join(root, 'fake-bin');
     mkdirSync(fakeBin);
+    // A read-only module, as Go's module cache keeps it.
+    const fakeModule = path.join(root, 'modcache', 'FerretDB@v1.24.2');
+    const metadata = path.join(fakeModule, 'internal/backends/sqlite/metadata/metadata.go');
+    mkdirSync(path.dirname(metadata), { recursive: true });
+    writeFileSync(metadata, `package metadata\n\nconst (\n\tIDColumn = DefaultColumn + "->'$._id'"\n)\n`);
+    chmodSync(metadata, 0o444);
     const go = path.join(fakeBin, 'go');
     writeFileSync(
       go,
@@ -24,6 +30,9 @@ describe('the Go tool cache', () => {
         `echo "$@" >> "${path.join(root, 'go-calls.log')}"`,
         'echo "github.com/example/compiled" >&2',
         'if [ "$1" = install ]; then echo built > "$GOBIN/temporal"; exit 0; fi',
+        `if [ "$1" = mod ]; then echo '{"Path": "github.com/FerretDB/FerretDB", "Dir": "${fakeModule}"}'; exit 0; fi`,
+        // The build must see the patched copy through a replace in the go.mod it is given.
+        'if [ "$1" = build ]; then modfile=$(echo "$@" | sed -n "s/.*-modfile \\([^ ]*\\).*/\\1/p"); dir=$(sed -n "s/^replace github.com\\/FerretDB\\/FerretDB => //p" "$modfile"); cp "$dir/internal/backends/sqlite/metadata/metadata.go" "' + path.join(root, 'built-from.go') + '"; fi',
         'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo built > "$2"; exit 0; fi; shift; done',
         'exit 1',
       ].join('\n'),
@@ -49,13 +58,24 @@ describe('the Go tool cache', () => {
     expect(readFileSync(ferret, 'utf8')).toBe('built\n');
     expect(progress.filter((line) => line.startsWith('built '))).toHaveLength(2);
 
+    // FerretDB was built from a patched copy whose _id lookup matches its index; the module cache is untouched.
+    expect(readFileSync(path.join(root, 'built-from.go'), 'utf8')).toContain(`IDColumn = DefaultColumn + "->'_id'"`);
+    expect(readFileSync(path.join(root, 'modcache', 'FerretDB@v1.24.2', 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`"->'$._id'"`);
+
     const calls = readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n');
-    expect(calls).toHaveLength(2);
+    expect(calls).toHaveLength(3);
     await ensureTemporalCli(cache, () => undefined);
     await ensureFerretDb(cache, () => undefined);
-    expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(3);
     // No temporary build output is left behind.
     expect(existsSync(path.join(cache, 'tmp')) ? readdirSync(path.join(cache, 'tmp')) : []).toEqual([]);
+  });
+
+  test('a FerretDB release the patch does not fit is refused, not built unpatched', async () => {
+    const metadata = path.join(root, 'modcache', 'FerretDB@v1.24.2', 'internal/backends/sqlite/metadata/metadata.go');
+    chmodSync(metadata, 0o644);
+    writeFileSync(metadata, 'package metadata\n');
+    await expect(ensureFerretDb(path.join(root, 'cache'), () => undefined)).rejects.toThrow(/patch does not apply/);
   });
 
   test('a failed build says so with Go\'s output, and leaves no binary', async () => {
