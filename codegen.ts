@@ -20,6 +20,8 @@ const config: CodegenConfig = {
           MaintenanceRun: '../../db/types#MaintenanceRunDoc',
           Tenant: '../../db/types#TenantDoc',
           ApiKey: '../../db/types#ApiKeyDoc',
+          MessageConnection: '../../paging#Connection<MessageDoc>',
+          AttemptConnection: '../../paging#Connection<AttemptDoc>',
         },
       },
     },

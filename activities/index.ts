@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { Collections } from '../src/db/mongo';
-import { isDuplicateKeyError } from '../src/db/mongo';
+import { findByIds, isDuplicateKeyError } from '../src/db/mongo';
 import { attemptId, deliveryId, type MessageDoc } from '../src/db/types';
 import type { Channel, Notifier } from '../src/notify/channels';
 import { notifies, renderNotification } from '../src/notify/render';
@@ -174,7 +174,9 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
      * under ids derived from the message, the endpoint and the attempt's sequence number.
      */
     async attemptDelivery(input: AttemptDeliveryInput): Promise<AttemptOutcome> {
-      const beat = setInterval(() => Context.current().heartbeat(), 1000);
+      // A local activity (the first try) cannot heartbeat: its workflow task's timeout covers it.
+      const context = Context.current();
+      const beat = setInterval(() => context.info.isLocal || context.heartbeat(), 1000);
       try {
         return await attempt(input);
       } finally {
@@ -281,7 +283,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
 
     /** The given deliveries of one endpoint, in the order their events happened. */
     async loadDeliveries(args: { endpointId: string; messageIds: string[] }): Promise<ParkedDelivery[]> {
-      const rows = await db.deliveries.find({ _id: { $in: args.messageIds.map((m) => deliveryId(m, args.endpointId)) } }).toArray();
+      const rows = await findByIds(db.deliveries, args.messageIds.map((m) => deliveryId(m, args.endpointId)));
       return rows
         .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a._id.localeCompare(b._id))
         .map((row) => ({ messageId: row.messageId, attemptCount: row.attemptCount }));

@@ -23,8 +23,12 @@ const INSERT_CHUNK = 1000;
 export interface GrowthPoint {
   storedMessages: number;
   seedSeconds: number;
-  /** Median of 5 runs, milliseconds: first page (50) of one event type created in the last 3 days, with totalCount. */
+  /** Median of 5 runs, milliseconds: first page (50) of one event type created in the last 3 days. */
   queryByTypeMs: number;
+  /** The same query asking for totalCount too, which counts every match. */
+  queryByTypeWithCountMs: number;
+  /** `message(id)`: one `_id` lookup, what every delivery attempt does twice. */
+  messageByIdMs: number;
   /** The same through the deliveries collection: one endpoint's messages created in the last 3 days. */
   queryByEndpointMs: number;
   /** The second page of the by-type query, from the first page's cursor. */
@@ -35,8 +39,10 @@ export interface GrowthPoint {
 }
 
 const QUERY = `query ($filter: MessageFilter, $after: String) {
-  messages(filter: $filter, first: 50, after: $after) { nodes { id } totalCount pageInfo { endCursor hasNextPage } }
+  messages(filter: $filter, first: 50, after: $after) { nodes { id } pageInfo { endCursor hasNextPage } }
 }`;
+const COUNTED = `query ($filter: MessageFilter) { messages(filter: $filter, first: 50) { nodes { id } totalCount } }`;
+const BY_ID = `query ($id: ID!) { message(id: $id) { id eventType } }`;
 
 /** Inserts `count` delivered messages numbered from `from`; message n is expired when n is even. */
 async function seed(db: Collections, tenantId: string, endpointId: string, from: number, count: number, say: (line: string) => void): Promise<void> {
@@ -113,6 +119,7 @@ export async function measureGrowth(args: {
   endpointId: string;
   levels: number[];
   say: (line: string) => void;
+  onPoint: (point: GrowthPoint) => void;
 }): Promise<GrowthPoint[]> {
   const { hookflow, tenantId, endpointId, say } = args;
   const db = hookflow.mongo.collections;
@@ -132,7 +139,13 @@ export async function measureGrowth(args: {
     };
     say(`${storedMessages} messages stored: timing the history queries`);
     const queryByTypeMs = await medianOf(5, async () => check(await gql(hookflow, QUERY, { filter: byType })));
+    const queryByTypeWithCountMs = await medianOf(5, async () => check(await gql(hookflow, COUNTED, { filter: byType })));
     const queryByEndpointMs = await medianOf(5, async () => check(await gql(hookflow, QUERY, { filter: { endpointId, createdAfter } })));
+    const someId = `msg_g${String(next - 1).padStart(8, '0')}`;
+    const messageByIdMs = await medianOf(5, async () => {
+      const result = await gql(hookflow, BY_ID, { id: someId });
+      if (result.data?.message?.id !== someId) throw new Error(`message(id) failed: ${JSON.stringify(result).slice(0, 300)}`);
+    });
     const cursor = check(await gql(hookflow, QUERY, { filter: byType })).pageInfo.endCursor;
     const secondPageMs = await medianOf(5, async () => check(await gql(hookflow, QUERY, { filter: byType, after: cursor })));
 
@@ -148,16 +161,20 @@ export async function measureGrowth(args: {
         if ((counts.messagesDeleted ?? 0) < RETENTION_BATCH) break;
       }
     });
-    points.push({
+    const point: GrowthPoint = {
       storedMessages,
       seedSeconds: seedMs / 1000,
       queryByTypeMs,
+      queryByTypeWithCountMs,
+      messageByIdMs,
       queryByEndpointMs,
       secondPageMs,
       retentionDeleted,
       retentionSeconds: retentionMs / 1000,
       retentionBatches,
-    });
+    };
+    points.push(point);
+    args.onPoint(point);
   }
   return points;
 }

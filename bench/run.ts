@@ -7,6 +7,7 @@
  *
  * Runs on embedded servers, or on TEMPORAL_ADDRESS and MONGODB_URI when both are set.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -220,35 +221,82 @@ async function main(): Promise<void> {
   const servers = external ? externalServers(process.env.TEMPORAL_ADDRESS!, process.env.MONGODB_URI!) : await startServers();
   const hookflow = await startHookflow(servers);
   const bench = new Bench(hookflow, servers);
-  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
+  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
+  const dir = path.join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const jsonFile = path.join(dir, `bench-${stamp}.json`);
+  // Every section's figures are printed and saved as soon as it ends, so a run cut short keeps them.
+  const save = () => writeFileSync(jsonFile, JSON.stringify(results, (key, value) => (key === 'endToEndSamples' ? undefined : value), 2));
+  const row = (k: string, v: string) => process.stdout.write(`${k.padEnd(40)} ${v}\n`);
+  const deliveredRow = (name: string, r: ThroughputResult) => {
+    row(`delivered, ${name}`, `${r.messagesPerSecond.toFixed(1)} msg/s  ${r.deliveriesPerSecond.toFixed(1)} deliveries/s  (${r.deliveries}/${r.accepted * r.endpoints})`);
+    row('  CPU, share of one core', cpuText(r.cpu));
+  };
   try {
     // 1, 2 and 3: a burst at 50 clients gives ingest latency, the maximum delivered rate and end to end at it.
     const burst = await bench.throughput('one', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
-    // End to end at half that rate, open-loop.
+    results.burst = burst;
+    save();
+    row('sendMessage, 50 clients, 1 KiB', `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`);
+    row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
+    deliveredRow('1 endpoint, 1 KiB', burst);
+
+    // End to end at half that rate, sent open-loop.
     const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });
-    const big = await bench.throughput('big', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 });
-    const ten = await bench.throughput('ten', { messages: Math.ceil(MESSAGES / 10), fanOut: 10, payloadBytes: 1024 });
-    const fifty = await bench.throughput('fifty', { messages: Math.ceil(MESSAGES / 25), fanOut: 50, payloadBytes: 1024 });
-    const fiftyBig = await bench.throughput('fifty-big', { messages: Math.ceil(MESSAGES / 50), fanOut: 50, payloadBytes: 64 * 1024 });
-    Object.assign(results, { burst, half, big, ten, fifty, fiftyBig });
+    results.half = half;
+    save();
+    row(`end to end at half rate (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
+    row('  sendMessage at half rate', `p50 ${ms(half.ingest.p50)}  p99 ${ms(half.ingest.p99)}`);
+
+    const sections = [
+      ['big', '1 endpoint, 64 KiB', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 }],
+      ['ten', '10 endpoints, 1 KiB', { messages: Math.ceil(MESSAGES / 10), fanOut: 10, payloadBytes: 1024 }],
+      ['fifty', '50 endpoints, 1 KiB', { messages: Math.ceil(MESSAGES / 25), fanOut: 50, payloadBytes: 1024 }],
+      ['fiftyBig', '50 endpoints, 64 KiB', { messages: Math.ceil(MESSAGES / 50), fanOut: 50, payloadBytes: 64 * 1024 }],
+    ] as const;
+    const fanOut: Record<string, ThroughputResult> = {};
+    for (const [key, name, options] of sections) {
+      fanOut[key] = await bench.throughput(key, options);
+      results[key] = fanOut[key];
+      save();
+      deliveredRow(name, fanOut[key]);
+    }
 
     // 4: the machine's limits in the same run.
     say(`raw Temporal: ${MESSAGES} trivial workflows`);
     const raw = await rawTemporal(servers, MESSAGES, () => bench.readings());
+    results.rawTemporal = raw;
+    results.ratioToRawTemporal = burst.messagesPerSecond / raw.workflowsPerSecond;
+    save();
+    row('raw Temporal, no-op activity', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
+    row('  CPU, share of one core', cpuText(raw.cpu));
     say(`raw HTTP: ${MESSAGES * 5} POSTs`);
     const http = await rawHttp(MESSAGES * 5);
-    results.rawTemporal = raw;
     results.rawHttp = http;
-    results.ratioToRawTemporal = burst.messagesPerSecond / raw.workflowsPerSecond;
     results.ratioToRawHttp = burst.messagesPerSecond / http.requestsPerSecond;
+    save();
+    row('raw undici POST, 1 KiB', `${http.requestsPerSecond.toFixed(0)} req/s  → Hookflow/raw ${(results.ratioToRawHttp as number).toFixed(3)}`);
+
+    writeFileSync(
+      path.join(dir, `e2e-latency-${stamp}.svg`),
+      svgCdf('end-to-end latency: sendMessage returned → the receiver got the message', [
+        { label: 'max rate, 1 KiB', values: burst.endToEndSamples },
+        { label: 'half rate, 1 KiB', values: half.endToEndSamples },
+        { label: 'max rate, 64 KiB', values: fanOut.big!.endToEndSamples },
+        { label: 'first of 10 endpoints', values: fanOut.ten!.endToEndSamples },
+        { label: 'first of 50 endpoints', values: fanOut.fifty!.endToEndSamples },
+      ]),
+    );
 
     // 5: growth of the store.
-    let growth: GrowthPoint[] = [];
     if (GROWTH_LEVELS.length > 0) {
       const tenant = await hookflow.mongo.collections.endpoints.findOne({});
       const [endpointId] = await bench.endpoints('growth.none', 1, { url: 'http://127.0.0.1:9/never' } as Receiver);
       const connection = await Connection.connect({ address: servers.temporalAddress });
-      growth = await measureGrowth({
+      const growth: GrowthPoint[] = [];
+      results.growth = growth;
+      await measureGrowth({
         hookflow,
         temporal: new Client({ connection }),
         taskQueue: 'bench-growth',
@@ -256,53 +304,36 @@ async function main(): Promise<void> {
         endpointId: endpointId!,
         levels: GROWTH_LEVELS,
         say,
+        onPoint: (g) => {
+          growth.push(g);
+          save();
+          row(`history @ ${g.storedMessages} stored`, `by type ${ms(g.queryByTypeMs)}  +totalCount ${ms(g.queryByTypeWithCountMs)}  by endpoint ${ms(g.queryByEndpointMs)}  page 2 ${ms(g.secondPageMs)}`);
+          row(`  message(id) @ ${g.storedMessages} stored`, ms(g.messageByIdMs));
+          row(`retention @ ${g.storedMessages} stored`, `${g.retentionDeleted} deleted in ${g.retentionSeconds.toFixed(1)} s (${g.retentionBatches} batches)`);
+        },
       });
       await connection.close();
-      results.growth = growth;
     }
     // 6: resources over the whole run.
-    results.resources = bench.readings();
-
-    const dir = path.join(__dirname, 'results');
-    mkdirSync(dir, { recursive: true });
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(results, (key, value) => (key === 'endToEndSamples' ? undefined : value), 2));
-    writeFileSync(
-      path.join(dir, `e2e-latency-${stamp}.svg`),
-      svgCdf('end-to-end latency: sendMessage returned → the receiver got the message', [
-        { label: 'max rate, 1 KiB', values: burst.endToEndSamples },
-        { label: 'half rate, 1 KiB', values: half.endToEndSamples },
-        { label: 'max rate, 64 KiB', values: big.endToEndSamples },
-        { label: 'first of 10 endpoints', values: ten.endToEndSamples },
-        { label: 'first of 50 endpoints', values: fifty.endToEndSamples },
-      ]),
-    );
-
-    const rows: [string, string][] = [];
-    const row = (k: string, v: string) => rows.push([k, v]);
-    row('sendMessage, 50 clients, 1 KiB', `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`);
-    row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
-    row(`end to end at half (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
-    for (const [name, r] of [['1 endpoint, 1 KiB', burst], ['1 endpoint, 64 KiB', big], ['10 endpoints, 1 KiB', ten], ['50 endpoints, 1 KiB', fifty], ['50 endpoints, 64 KiB', fiftyBig]] as const) {
-      row(`delivered, ${name}`, `${r.messagesPerSecond.toFixed(1)} msg/s  ${r.deliveriesPerSecond.toFixed(1)} deliveries/s  (${r.deliveries}/${r.accepted * r.endpoints})`);
-      row('  CPU, share of one core', cpuText(r.cpu));
-    }
-    row('raw Temporal, no-op activity', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
-    row('  CPU, share of one core', cpuText(raw.cpu));
-    row('raw undici POST, 1 KiB', `${http.requestsPerSecond.toFixed(0)} req/s  → Hookflow/raw ${(results.ratioToRawHttp as number).toFixed(3)}`);
-    for (const g of growth) {
-      row(`history query @ ${g.storedMessages} stored`, `by type ${ms(g.queryByTypeMs)}  by endpoint ${ms(g.queryByEndpointMs)}  page 2 ${ms(g.secondPageMs)}`);
-      row(`retention @ ${g.storedMessages} stored`, `${g.retentionDeleted} deleted in ${g.retentionSeconds.toFixed(1)} s (${g.retentionBatches} batches)`);
-    }
-    const r = results.resources as ReturnType<Bench['readings']>;
+    const r = bench.readings();
+    results.resources = r;
+    save();
     for (const name of ['worker', 'api', 'temporal', 'ferretdb'] as const) {
       const v = r[name];
       if (v) row(`${name} peak RSS / CPU`, `${v.peakRssMb} MB / ${v.cpuSeconds.toFixed(1)} s`);
     }
-    process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(36)} ${v}`).join('\n')}\n\nwritten to bench/results/bench-${stamp}.json\n`);
+    process.stdout.write(`\nwritten to ${path.relative(process.cwd(), jsonFile)}\n`);
   } finally {
     await hookflow.stop();
     await servers.stop();
+  }
+}
+
+function gitCommit(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
   }
 }
 

@@ -15,7 +15,7 @@ export function createHistoryService(db: Collections, endpoints: EndpointService
       filter: { startedAfter?: Date | null; startedBefore?: Date | null } | null | undefined,
       first?: number | null,
       after?: string | null,
-    ): Promise<Page<AttemptDoc> & { totalCount: number }> {
+    ): Promise<Page<AttemptDoc>> {
       await endpoints.getForHistory(tenantId, endpointId);
       const size = pageSize(first);
       const started = timeRange(filter?.startedAfter, filter?.startedBefore);
@@ -27,7 +27,7 @@ export function createHistoryService(db: Collections, endpoints: EndpointService
         .toArray();
       return {
         ...toPage(rows, size, (row) => ({ at: row.startedAt, id: row._id })),
-        totalCount: await db.attempts.countDocuments(query),
+        count: () => db.attempts.countDocuments(query),
       };
     },
 

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Filter } from 'mongodb';
 import { ensureDeliveryRows, newDeliveryRows } from './db/deliveries';
 import type { Collections } from './db/mongo';
-import { isDuplicateKeyError } from './db/mongo';
+import { findByIds, isDuplicateKeyError } from './db/mongo';
 import { attemptId, deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type MessageDoc } from './db/types';
 import type { EndpointService } from './endpoints';
 import { notFound, UserError } from './errors';
@@ -48,10 +48,8 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
   /** Delivers the messages again to one endpoint, in event order, as a new workflow run. */
   async function startRedelivery(tenantId: string, endpointId: string, messageIds: string[], reason: string): Promise<string> {
     const workflowId = redeliverMessagesWorkflowId(endpointId, newId('msg').slice(4));
-    await db.deliveries.updateMany(
-      { _id: { $in: messageIds.map((m) => deliveryId(m, endpointId)) } },
-      { $set: { status: 'PENDING', workflowId, updatedAt: now() } },
-    );
+    const update = { $set: { status: 'PENDING' as const, workflowId, updatedAt: now() } };
+    await db.deliveries.bulkWrite(messageIds.map((m) => ({ updateOne: { filter: { _id: deliveryId(m, endpointId) }, update } })), { ordered: false });
     await temporal.workflow.start('redeliverMessages', {
       taskQueue,
       workflowId,
@@ -63,11 +61,6 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       ],
     });
     return workflowId;
-  }
-
-  async function pageOfMessages(ids: string[]): Promise<MessageDoc[]> {
-    const found = new Map((await db.messages.find({ _id: { $in: ids } }).toArray()).map((m) => [m._id, m]));
-    return ids.map((id) => found.get(id)).filter((m): m is MessageDoc => m !== undefined);
   }
 
   const service = {
@@ -123,7 +116,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
     /** Deliveries by `_id`, in the order the message was routed. */
     async deliveries(message: MessageDoc): Promise<DeliveryView[]> {
       if (message.endpointIds.length === 0) return [];
-      const rows = new Map((await db.deliveries.find({ _id: { $in: message.endpointIds.map((e) => deliveryId(message._id, e)) } }).toArray()).map((d) => [d.endpointId, d]));
+      const rows = new Map((await findByIds(db.deliveries, message.endpointIds.map((e) => deliveryId(message._id, e)))).map((d) => [d.endpointId, d]));
       return message.endpointIds.map((endpointId) => rows.get(endpointId) ?? newDeliveryRows({ ...message, endpointIds: [endpointId] })[0]!);
     },
 
@@ -131,8 +124,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
     async attempts(delivery: DeliveryView): Promise<AttemptDoc[]> {
       if (delivery.attemptCount === 0) return [];
       const ids = Array.from({ length: delivery.attemptCount }, (_, seq) => attemptId(delivery._id, seq));
-      const attempts = await db.attempts.find({ _id: { $in: ids } }).toArray();
-      return attempts.sort((a, b) => a.seq - b.seq);
+      return findByIds(db.attempts, ids);
     },
 
     /**
@@ -166,8 +158,8 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         const ids = [...new Set(page.nodes.map((r) => r.messageId))];
         return {
           ...page,
-          nodes: await pageOfMessages(ids),
-          totalCount: filter.endpointId ? await db.deliveries.countDocuments(query) : null,
+          nodes: await findByIds(db.messages, ids),
+          count: async () => (filter.endpointId ? db.deliveries.countDocuments(query) : null),
         };
       }
 
@@ -184,7 +176,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         .toArray();
       return {
         ...toPage(rows, size, (row) => ({ at: row.createdAt, id: row._id })),
-        totalCount: await db.messages.countDocuments(query),
+        count: () => db.messages.countDocuments(query),
       };
     },
 

@@ -16,8 +16,25 @@ export interface Page<T> {
   nodes: T[];
   endCursor: string | null;
   hasNextPage: boolean;
-  totalCount: number | null;
+  /**
+   * Counts every matching row, all pages. A function, run only when a client asks for totalCount: a
+   * count reads the whole range (on FerretDB's SQLite backend, the whole collection).
+   */
+  count: () => Promise<number | null>;
 }
+
+/** A page as the GraphQL connection types carry it (codegen's mappers for *Connection). */
+export interface Connection<T> {
+  nodes: T[];
+  pageInfo: { endCursor: string | null; hasNextPage: boolean };
+  count: () => Promise<number | null>;
+}
+
+export const toConnection = <T>(page: Page<T>): Connection<T> => ({
+  nodes: page.nodes,
+  pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage },
+  count: page.count,
+});
 
 export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.at.getTime(), position.id])).toString('base64url');
@@ -46,7 +63,7 @@ export function pageSize(first: number | null | undefined, fallback = 50): numbe
  * Turns `size + 1` rows read in page order into a page: the extra row only says there is a next one.
  * `positionOf` names a row's place, which becomes the cursor of the last row kept.
  */
-export function toPage<T>(rows: T[], size: number, positionOf: (row: T) => Position): Omit<Page<T>, 'totalCount'> {
+export function toPage<T>(rows: T[], size: number, positionOf: (row: T) => Position): Omit<Page<T>, 'count'> {
   const nodes = rows.slice(0, size);
   const last = nodes[nodes.length - 1];
   return { nodes, endCursor: last ? encodeCursor(positionOf(last)) : null, hasNextPage: rows.length > size };

@@ -47,6 +47,8 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     taskQueue: options.taskQueue,
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,
+    // First tries run as local activities; they load the same stores, so they share the same bound.
+    maxConcurrentLocalActivityExecutions: options.maxConcurrentActivities ?? 20,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }

@@ -1,14 +1,9 @@
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import type { Resolvers } from './generated/resolvers';
-import type { Page } from '../paging';
+import { toConnection } from '../paging';
 import type { ApiContext } from './context';
 import { forbidden } from './graphql-errors';
 
-const connection = <T, C extends number | null>(page: Page<T> & { totalCount: C }) => ({
-  nodes: page.nodes,
-  pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage },
-  totalCount: page.totalCount,
-});
 
 /** The caller's tenant: every tenant operation is scoped to it. The admin token has none. */
 function tenant(context: ApiContext): { tenantId: string; services: ApiContext['services'] } {
@@ -43,11 +38,11 @@ export const resolvers: Resolvers = {
     },
     messages: async (_, { filter, first, after }, context) => {
       const { tenantId, services } = tenant(context);
-      return connection(await services.messages.list(tenantId, filter ?? {}, first, after));
+      return toConnection(await services.messages.list(tenantId, filter ?? {}, first, after));
     },
     attempts: async (_, { endpointId, filter, first, after }, context) => {
       const { tenantId, services } = tenant(context);
-      return connection(await services.history.attempts(tenantId, endpointId, filter, first, after));
+      return toConnection(await services.history.attempts(tenantId, endpointId, filter, first, after));
     },
     maintenanceRuns: (_, { first }, context) => admin(context).history.maintenanceRuns(first),
     tenants: (_, __, context) => admin(context).tenants.listTenants(),
@@ -112,6 +107,13 @@ export const resolvers: Resolvers = {
     id: (endpoint) => endpoint._id,
     events: (endpoint, _, { services }) => services.endpoints.events(endpoint._id),
     stats: (endpoint, _, { services }) => services.history.stats(endpoint._id),
+  },
+
+  MessageConnection: {
+    totalCount: (connection) => connection.count(),
+  },
+  AttemptConnection: {
+    totalCount: async (connection) => (await connection.count())!,
   },
 
   Message: {

@@ -1,4 +1,4 @@
-import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
+import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
 import type { ApiKeyDoc, AttemptDoc, DeliveryDoc, EndpointDoc, EndpointEventDoc, MaintenanceRunDoc, MessageDoc, NotificationDoc, TenantDoc } from './types';
 
 export interface Collections {
@@ -73,3 +73,31 @@ async function ensureIndexes(c: Collections): Promise<void> {
 
 export const isDuplicateKeyError = (error: unknown): boolean =>
   error instanceof MongoServerError && error.code === 11000;
+
+/** Requests `findByIds` keeps in flight at once. */
+const LOOKUP_CONCURRENCY = 50;
+
+/**
+ * Documents by `_id`, in the order of `ids`, missing ones left out. Each is one `_id` equality: a point
+ * lookup in the `_id` index on MongoDB, and the only filter FerretDB's SQLite backend runs in the
+ * database; an `_id: {$in: …}` there reads the whole collection.
+ */
+export async function findByIds<T extends { _id: string }>(collection: Collection<T>, ids: string[]): Promise<T[]> {
+  const found: (T | null)[] = new Array(ids.length).fill(null);
+  for (let start = 0; start < ids.length; start += LOOKUP_CONCURRENCY) {
+    const chunk = ids.slice(start, start + LOOKUP_CONCURRENCY);
+    const docs = await Promise.all(chunk.map((_id) => collection.findOne({ _id } as Filter<T>)));
+    docs.forEach((doc, i) => (found[start + i] = doc as T | null));
+  }
+  return found.filter((doc): doc is T => doc !== null);
+}
+
+/** Deletes by `_id`, as point deletes in one unordered bulk write per thousand; returns how many went. */
+export async function deleteByIds<T extends { _id: string }>(collection: Collection<T>, ids: string[]): Promise<number> {
+  let deleted = 0;
+  for (let start = 0; start < ids.length; start += 1000) {
+    const operations = ids.slice(start, start + 1000).map((_id) => ({ deleteOne: { filter: { _id } } }) as AnyBulkWriteOperation<T>);
+    deleted += (await collection.bulkWrite(operations, { ordered: false })).deletedCount;
+  }
+  return deleted;
+}

@@ -32,6 +32,16 @@ export interface TemporalDevOptions {
   dynamicConfig?: Record<string, unknown>;
 }
 
+/**
+ * The embedded stack runs one worker process per task queue, so the task queues get one partition,
+ * not the server's default four: every task then matches the waiting poll at once, instead of being
+ * forwarded between partitions or written to the backlog first (npm run bench, README "Benchmark").
+ */
+export const SINGLE_WORKER_DYNAMIC_CONFIG: Record<string, unknown> = {
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+};
+
 export async function startTemporalDevServer(options: TemporalDevOptions): Promise<ChildServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace, '--log-level', 'error'];
   args.push(...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]));
@@ -43,7 +53,7 @@ export async function startTemporalDevServer(options: TemporalDevOptions): Promi
   for (const key of ALL_SEARCH_ATTRIBUTES) {
     args.push('--search-attribute', `${key.name}=${searchAttributeTypeNames[key.type]}`);
   }
-  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
+  for (const [key, value] of Object.entries({ ...SINGLE_WORKER_DYNAMIC_CONFIG, ...options.dynamicConfig })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   const child = spawnServer(options.binary, args);
