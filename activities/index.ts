@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { LRUCache } from 'lru-cache';
 import type { Client } from '@temporalio/client';
 import type { Agent } from 'undici';
 import type { Logger } from 'pino';
@@ -40,9 +41,23 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
+/** How long a worker keeps a message it delivers, and how many payload bytes it keeps at most. */
+const MESSAGE_CACHE = { ttlMs: 30_000, maxBytes: 64 * 1024 * 1024 };
+
 function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
   const { db, http, notifier, temporal, taskQueue, log, now, secretBox, urlPolicy, maxInFlightPerEndpoint } = deps;
   const inFlight = new Map<string, number>();
+  /**
+   * A stored message never changes, so the attempts of a message fanned out to many endpoints read it
+   * once, not once each; concurrent reads of one message share one query. A message deleted by
+   * retention (after a week) can still be posted for at most ttlMs after its deletion.
+   */
+  const messages = new LRUCache<string, MessageDoc>({
+    ttl: MESSAGE_CACHE.ttlMs,
+    maxSize: MESSAGE_CACHE.maxBytes,
+    sizeCalculation: (message) => Math.max(1, JSON.stringify(message.payload)?.length ?? 1),
+    fetchMethod: async (id) => (await db.messages.findOne({ _id: id })) ?? undefined,
+  });
   /** Sets a delivery's status, creating its row if no attempt wrote one yet. */
   async function setDeliveryStatus(
     message: MessageDoc,
@@ -74,7 +89,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
   async function attempt(input: AttemptDeliveryInput): Promise<AttemptOutcome> {
     const [endpoint, message] = await Promise.all([
       db.endpoints.findOne({ _id: input.endpointId }),
-      db.messages.findOne({ _id: input.messageId }),
+      messages.fetch(input.messageId),
     ]);
     if (!message) {
       // Deleted by retention: a parked delivery of it must not wait for ever.

@@ -53,21 +53,30 @@ export const INDEXES: { collection: keyof Collections; key: Record<string, 1 | -
   { collection: 'messages', key: { tenantId: 1, createdAt: -1, _id: -1 }, name: 'tenant_created_id', serves: 'messages, createdAfter/Before' },
   { collection: 'messages', key: { tenantId: 1, eventType: 1, createdAt: -1 }, name: 'tenant_type_created', serves: 'messages by eventTypes' },
   { collection: 'messages', key: { tenantId: 1, occurredAt: -1 }, name: 'tenant_occurred', serves: 'messages, occurredAfter/Before' },
-  { collection: 'messages', key: { createdAt: 1 }, name: 'created', serves: 'retention: the oldest messages first' },
+  { collection: 'messages', key: { createdAt: 1 }, name: 'created', serves: 'retention: expired messages' },
   { collection: 'deliveries', key: { tenantId: 1, endpointId: 1, messageCreatedAt: -1 }, name: 'tenant_endpoint_created', serves: 'messages by endpointId' },
   { collection: 'deliveries', key: { tenantId: 1, status: 1, messageCreatedAt: -1 }, name: 'tenant_status_created', serves: 'messages by delivery status' },
   { collection: 'deliveries', key: { endpointId: 1, status: 1, occurredAt: 1 }, name: 'endpoint_status_occurred', serves: 'parked messages in event order; recoverEndpoint' },
   { collection: 'deliveries', key: { status: 1, updatedAt: 1 }, name: 'status_updated', serves: 'reconciliation: open deliveries' },
-  { collection: 'deliveries', key: { messageId: 1 }, name: 'message', serves: 'retention: a message\'s deliveries' },
+  { collection: 'deliveries', key: { messageId: 1 }, name: 'message', serves: 'reconciliation: rows of a message never stored' },
   { collection: 'attempts', key: { endpointId: 1, startedAt: -1, _id: -1 }, name: 'endpoint_started_id', serves: 'attempts(endpointId); Endpoint.stats' },
-  { collection: 'attempts', key: { messageId: 1 }, name: 'message', serves: 'retention: a message\'s attempts' },
   { collection: 'endpointEvents', key: { endpointId: 1, at: 1 }, name: 'endpoint_at', serves: 'Endpoint.events' },
   { collection: 'maintenanceRuns', key: { startedAt: -1 }, name: 'started', serves: 'maintenanceRuns' },
+];
+
+/** Indexes earlier versions created that nothing reads any more: each costs every write, so they go. */
+const OBSOLETE_INDEXES: { collection: keyof Collections; name: string }[] = [
+  // Retention found a message's attempts by messageId; it now deletes them by their derived `_id`s.
+  { collection: 'attempts', name: 'message' },
 ];
 
 async function ensureIndexes(c: Collections): Promise<void> {
   for (const index of INDEXES) {
     await (c[index.collection] as Collection<any>).createIndex(index.key, { name: index.name });
+  }
+  for (const index of OBSOLETE_INDEXES) {
+    const collection = c[index.collection] as Collection<any>;
+    if ((await collection.indexExists(index.name).catch(() => false)) === true) await collection.dropIndex(index.name);
   }
 }
 
