@@ -7,6 +7,9 @@ COPY tsconfig.json schema.graphql ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
+# The worker loads this bundle instead of running webpack at every start (src/workflow-bundle.ts).
+ENV HOOKFLOW_CACHE_DIR=/app/.cache
+RUN npm run bundle
 ENV NODE_ENV=production HOST=0.0.0.0
 USER node
 CMD ["npm", "run", "api"]

@@ -10,6 +10,7 @@ import { createLogger } from './log';
 import { connectClient, connectWorker, ensureMaintenanceSchedule, ensureNamespaceRetention, ensureSearchAttributes } from './temporal';
 import { generateApiKey, type TenantService } from './tenants';
 import { createWorker } from './worker';
+import { loadWorkflowBundle } from './workflow-bundle';
 import { createNotifier } from './notify/channels';
 
 /** Loads the config or exits with the message that names the wrong variable. */
@@ -77,6 +78,7 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     log,
     deliveryTimeoutMs: config.HOOKFLOW_DELIVERY_TIMEOUT_MS,
     responseBodyLimit: config.HOOKFLOW_RESPONSE_BODY_LIMIT,
+    workflowBundle: await loadWorkflowBundle(config.HOOKFLOW_CACHE_DIR, log),
   });
   const running = worker.run();
   running.catch((error) => log.fatal({ err: error }, 'worker stopped'));

@@ -24,7 +24,7 @@ export interface WorkerOptions {
   log: Logger;
   deliveryTimeoutMs: number;
   responseBodyLimit: number;
-  /** A pre-built bundle (tests build it once); otherwise the workflows are bundled at start. */
+  /** A pre-built bundle (src/workflow-bundle.ts); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleOption;
 }
 

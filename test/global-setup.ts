@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig } from '../src/config';
 import { ensureFerretDb, ensureTemporalCli } from '../src/dev/tools';
+import { loadWorkflowBundle } from '../src/workflow-bundle';
 import { freePort, startFerretDb, startTemporalDevServer, type ChildServer } from '../src/dev/servers';
 
 declare global {
@@ -13,7 +13,7 @@ declare global {
 
 /**
  * Starts one real Temporal dev server (in memory) and one FerretDB (SQLite in a temp dir) for the
- * whole run, and bundles the workflow code once. Test files reach them through environment variables.
+ * whole run, and bundles the workflow code once (or takes the cached bundle, as a worker does). Test files reach them through environment variables.
  */
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
@@ -26,7 +26,7 @@ export default async function globalSetup(): Promise<void> {
   const [temporal, ferret, bundle] = await Promise.all([
     startTemporalDevServer({ binary: temporalBinary, port: temporalPort, uiPort: null, dbFile: null, namespace: 'default' }),
     startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(dir, 'ferretdb') }),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger }),
+    loadWorkflowBundle(HOOKFLOW_CACHE_DIR, { info: () => undefined, warn: (_, message) => say(message) }),
   ]);
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
@@ -38,11 +38,3 @@ export default async function globalSetup(): Promise<void> {
   say(`Temporal on 127.0.0.1:${temporalPort}, FerretDB on ${ferret.uri}, ready in ${Date.now() - started} ms`);
 }
 
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-};
