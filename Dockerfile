@@ -2,7 +2,8 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# `npm install --no-save`, not `npm ci`: see .ci/run (the lock file cannot list other platforms' optional binaries).
+RUN npm install --omit=dev --no-save --no-audit --no-fund
 COPY tsconfig.json schema.graphql ./
 COPY src ./src
 COPY workflows ./workflows
