@@ -191,7 +191,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
     async attemptDelivery(input: AttemptDeliveryInput): Promise<AttemptOutcome> {
       // A local activity (the first try) cannot heartbeat: its workflow task's timeout covers it.
       const context = Context.current();
-      const beat = setInterval(() => context.info.isLocal || context.heartbeat(), 1000);
+      const beat = context.info.isLocal ? undefined : setInterval(() => context.heartbeat(), 1000);
       try {
         return await attempt(input);
       } finally {
