@@ -1,24 +1,27 @@
+/** Where retention deletes and reconciliation repairs drift between MongoDB and Temporal. */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { ensureDeliveryRows } from '../src/db/deliveries';
-import { deleteByIds, findByIds, type Collections } from '../src/db/mongo';
 import { attemptId, deliveryId, type DeliveryDoc } from '../src/db/types';
-import { startEndpointWorkflow, startMessageWorkflow } from '../src/starts';
+import type { Store } from '../src/store';
+import { startEndpointWorkflow, startMessageWorkflow, startRedelivery } from '../src/starts';
 import type { DeliverMessageResult, DeliveryStatus } from '../workflows/delivery-types';
 import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, redeliverWorkflowId } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts, MaintenanceReport } from '../workflows/maintenance-types';
+import type { Collections } from '../src/db/mongo';
 
 export interface MaintenanceDeps {
   db: Collections;
+  store: Store;
   temporal: Client;
   taskQueue: string;
   log: Logger;
-  now: () => Date;
 }
 
 /** How many rows one reconciliation step looks at; the rest waits for the next run. */
 const RECONCILE_LIMIT = 2_000;
+/** A run started this long before its message was stored belongs to an earlier message with the same id. */
+const CLOCK_SKEW_MS = 5_000;
 
 async function describeOrNull(temporal: Client, workflowId: string) {
   try {
@@ -30,8 +33,22 @@ async function describeOrNull(temporal: Client, workflowId: string) {
 }
 
 /** The steps of the maintenance workflow. Each is bounded and idempotent, and counts what it did. */
-export function createMaintenanceActivities({ db, temporal, taskQueue, log, now }: MaintenanceDeps) {
+export function createMaintenanceActivities({ db, store, temporal, taskQueue, log }: MaintenanceDeps) {
   const repaired = (kind: string, details: Record<string, unknown>) => log.info({ repair: kind, ...details }, 'maintenance repair');
+  /**
+   * One item that cannot be repaired (a server refusing it, a document it cannot read) is logged and
+   * counted, and the step goes on with the others: it must not hold every later repair hostage.
+   */
+  const eachItem = async <T>(items: Iterable<T>, counts: { itemsFailed: number }, what: string, repair: (item: T) => Promise<void>) => {
+    for (const item of items) {
+      try {
+        await repair(item);
+      } catch (error) {
+        counts.itemsFailed += 1;
+        log.error({ err: error, item, step: what }, 'maintenance could not repair an item; the next run tries again');
+      }
+    }
+  };
 
   return {
     /**
@@ -43,107 +60,100 @@ export function createMaintenanceActivities({ db, temporal, taskQueue, log, now 
      */
     async deleteExpiredBatch(args: { cutoff: number; limit: number }): Promise<Partial<MaintenanceCounts>> {
       const cutoff = new Date(args.cutoff);
-      const expired = await db.messages.find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } }).limit(args.limit).toArray();
+      const expired = await store.messages.listExpired(cutoff, args.limit);
       if (expired.length === 0) return { messagesDeleted: 0 };
-      const deliveries = await findByIds(db.deliveries, expired.flatMap((m) => m.endpointIds.map((e) => deliveryId(m._id, e))));
+      const deliveries = await store.deliveries.getMany(expired.flatMap((m) => m.endpointIds.map((e) => deliveryId(m._id, e))));
       const parked = deliveries.filter((d) => d.status === 'PARKED');
-      for (const delivery of parked) {
-        await db.endpointEvents.replaceOne(
-          { _id: `${delivery.endpointId}:expired:${delivery.messageId}` },
-          {
-            endpointId: delivery.endpointId,
-            tenantId: delivery.tenantId,
-            kind: 'PARKED_MESSAGE_EXPIRED',
-            at: now(),
-            reason: `a parked message was deleted by retention (created ${delivery.messageCreatedAt.toISOString()}, before ${cutoff.toISOString()})`,
-            messageId: delivery.messageId,
-            attempts: delivery.attemptCount,
-            error: null,
-          },
-          { upsert: true },
-        );
-      }
-      // Attempts are numbered 0 to attemptCount - 1. One more covers an attempt written by an activity
-      // that stopped before it could count it on the delivery.
-      const attemptIds = deliveries.flatMap((d) => Array.from({ length: d.attemptCount + 1 }, (_, seq) => attemptId(d._id, seq)));
-      const attemptsDeleted = await deleteByIds(db.attempts, attemptIds);
-      const deliveriesDeleted = await deleteByIds(db.deliveries, deliveries.map((d) => d._id));
-      const messagesDeleted = await deleteByIds(db.messages, expired.map((m) => m._id));
+      for (const delivery of parked) await store.endpointEvents.recordParkedExpired(delivery, cutoff);
+      const attemptsDeleted = await store.attempts.deleteOfDeliveries(deliveries);
+      const deliveriesDeleted = await store.deliveries.deleteMany(deliveries.map((d) => d._id));
+      const messagesDeleted = await store.messages.deleteMany(expired.map((m) => m._id));
       log.info({ messages: messagesDeleted, cutoff }, 'retention batch deleted');
       return { messagesDeleted, deliveriesDeleted, attemptsDeleted, parkedExpired: parked.length };
     },
 
-    /**
-     * Deliveries never attempted, whose message workflow does not exist: the API stopped between storing
-     * and starting. The workflow is started; rows whose message was never stored are removed.
-     */
-    async reconcileUnstartedMessages(args: { asOf: number; minAgeMs: number }): Promise<Partial<MaintenanceCounts>> {
-      const rows = await db.deliveries
-        .find({ status: 'PENDING', attemptCount: 0, updatedAt: { $lt: new Date(args.asOf - args.minAgeMs) } }, { projection: { messageId: 1, workflowId: 1 } })
-        .limit(RECONCILE_LIMIT)
-        .toArray();
-      const messageIds = [...new Set(rows.filter((r) => r.workflowId === deliverMessageWorkflowId(r.messageId)).map((r) => r.messageId))];
-      let started = 0;
-      let orphans = 0;
-      for (const messageId of messageIds) {
-        if (await describeOrNull(temporal, deliverMessageWorkflowId(messageId))) continue;
-        const message = await db.messages.findOne({ _id: messageId });
-        if (!message) {
-          orphans += (await db.deliveries.deleteMany({ messageId, status: 'PENDING', attemptCount: 0 })).deletedCount;
-          repaired('orphan delivery rows removed', { messageId });
-          continue;
-        }
-        await ensureDeliveryRows(db, message);
-        if (await startMessageWorkflow(temporal, taskQueue, message)) {
-          started += 1;
-          repaired('message workflow started', { messageId });
-        }
-      }
-      return { messageWorkflowsStarted: started, deliveriesCorrected: orphans };
+    /** Endpoint events and notification records are kept as long as messages. */
+    async pruneEndpointHistory(args: { cutoff: number; limit: number }): Promise<Partial<MaintenanceCounts>> {
+      const pruned = await store.endpointEvents.pruneBefore(new Date(args.cutoff), args.limit);
+      return { endpointEventsDeleted: pruned.events, notificationsDeleted: pruned.notifications };
     },
 
-    /** Deliveries still PENDING or FAILING whose workflow has closed take their status from it. */
+    /**
+     * Deliveries never attempted, whose message workflow does not exist (the API stopped between storing
+     * and starting), or exists only as a run older than the message (an idempotency key repeated after
+     * retention deleted the first message). The workflow is started; rows of a message never stored go.
+     */
+    async reconcileUnstartedMessages(args: { asOf: number; minAgeMs: number }): Promise<Partial<MaintenanceCounts>> {
+      const counts = { messageWorkflowsStarted: 0, deliveriesCorrected: 0, itemsFailed: 0 };
+      const rows = await store.deliveries.listStale(['PENDING'], new Date(args.asOf - args.minAgeMs), RECONCILE_LIMIT);
+      const messageIds = new Set(rows.filter((r) => r.attemptCount === 0 && r.workflowId === deliverMessageWorkflowId(r.messageId)).map((r) => r.messageId));
+      await eachItem(messageIds, counts, 'unstarted messages', async (messageId) => {
+        const message = await store.messages.get(messageId);
+        if (!message) {
+          counts.deliveriesCorrected += await store.deliveries.removeOrphansOfMessage(messageId);
+          repaired('orphan delivery rows removed', { messageId });
+          return;
+        }
+        const run = await describeOrNull(temporal, message.workflowId);
+        const runIsOlder = run !== null && run.startTime.getTime() < message.createdAt.getTime() - CLOCK_SKEW_MS;
+        if (run && !runIsOlder) return;
+        await store.deliveries.ensureForMessage(message);
+        if (await startMessageWorkflow(temporal, taskQueue, message, runIsOlder)) {
+          counts.messageWorkflowsStarted += 1;
+          repaired('message workflow started', { messageId });
+        }
+      });
+      return counts;
+    },
+
+    /**
+     * Deliveries still PENDING or FAILING whose run has closed take their status from it. Rows an
+     * endpoint's redelivery held when it stopped go back to it.
+     */
     async reconcileOpenDeliveries(args: { asOf: number; minAgeMs: number }): Promise<Partial<MaintenanceCounts>> {
-      const rows = await db.deliveries
-        .find({ status: { $in: ['PENDING', 'FAILING'] }, updatedAt: { $lt: new Date(args.asOf - args.minAgeMs) } })
-        .limit(RECONCILE_LIMIT)
-        .toArray();
+      const counts = { deliveriesCorrected: 0, parkedResumed: 0, itemsFailed: 0 };
+      const rows = await store.deliveries.listStale(['PENDING', 'FAILING'], new Date(args.asOf - args.minAgeMs), RECONCILE_LIMIT);
       const byWorkflow = new Map<string, DeliveryDoc[]>();
       for (const row of rows) byWorkflow.set(row.workflowId, [...(byWorkflow.get(row.workflowId) ?? []), row]);
 
-      let corrected = 0;
-      for (const [workflowId, deliveries] of byWorkflow) {
+      await eachItem(byWorkflow, counts, 'open deliveries', async ([workflowId, deliveries]) => {
         const description = await describeOrNull(temporal, workflowId);
-        if (!description || description.status.name === 'RUNNING') continue;
-        let fromResult: DeliverMessageResult | null = null;
-        if (description.status.name === 'COMPLETED' && workflowId.startsWith('deliver-')) {
-          fromResult = await temporal.workflow.getHandle(workflowId).result();
+        if (description?.status.name === 'RUNNING') return;
+        if (workflowId.startsWith('redeliver-')) {
+          const { endpointId, tenantId } = deliveries[0]!;
+          const handed = deliveries.filter((d) => d.endpointId === endpointId).map((d) => d.messageId);
+          await startRedelivery(temporal, taskQueue, tenantId, endpointId, handed);
+          counts.parkedResumed += 1;
+          repaired('deliveries of a stopped redelivery handed back to it', { workflowId, deliveries: handed.length });
+          return;
         }
+        let fromResult: DeliverMessageResult | null = null;
+        if (description?.status.name === 'COMPLETED') fromResult = await temporal.workflow.getHandle(workflowId).result();
         for (const delivery of deliveries) {
-          let status: DeliveryStatus | undefined = fromResult?.deliveries.find((d) => d.endpointId === delivery.endpointId)?.status;
+          let status: DeliveryStatus | 'SUPERSEDED' | undefined = fromResult?.deliveries.find((d) => d.endpointId === delivery.endpointId)?.status;
+          if (status === 'SUPERSEDED') continue;
           if (!status) {
-            // A run that ended without a result for it (terminated, or a redelivery): its last attempt decides.
-            const last = delivery.attemptCount > 0 ? await db.attempts.findOne({ _id: attemptId(delivery._id, delivery.attemptCount - 1) }) : null;
+            // A run that ended without a result for it (terminated, or purged): its last attempt decides.
+            const last = delivery.attemptCount > 0 ? await store.attempts.get(attemptId(delivery._id, delivery.attemptCount - 1)) : null;
             status = last?.succeeded ? 'SUCCEEDED' : 'EXHAUSTED';
           }
-          const result = await db.deliveries.updateOne({ _id: delivery._id, status: delivery.status }, { $set: { status, updatedAt: now() } });
-          if (result.modifiedCount > 0) {
-            corrected += 1;
+          if (await store.deliveries.correctStatus(delivery, status)) {
+            counts.deliveriesCorrected += 1;
             repaired('delivery status corrected from its closed workflow', { deliveryId: delivery._id, workflowId, from: delivery.status, to: status });
           }
         }
-      }
-      return { deliveriesCorrected: corrected };
+      });
+      return counts;
     },
 
     /**
      * Every endpoint has a running lifecycle workflow, MongoDB shows the status that workflow holds, and
-     * an endpoint that is not disabled has no parked delivery left behind.
+     * an endpoint that is not disabled has no parked delivery left without its redelivery running.
      */
     async reconcileEndpoints(_args: { asOf: number }): Promise<Partial<MaintenanceCounts>> {
-      const counts = { endpointStatusesCorrected: 0, endpointWorkflowsStarted: 0, parkedResumed: 0 };
-      const endpoints = await db.endpoints.find({ deletedAt: null }).sort({ _id: 1 }).limit(RECONCILE_LIMIT).toArray();
-      for (const endpoint of endpoints) {
+      const counts = { endpointStatusesCorrected: 0, endpointWorkflowsStarted: 0, parkedResumed: 0, itemsFailed: 0 };
+      const endpoints = await store.endpoints.listLive(null, RECONCILE_LIMIT);
+      await eachItem(endpoints, counts, 'endpoints', async (endpoint) => {
         const handle = temporal.workflow.getHandle(endpointWorkflowId(endpoint._id));
         const description = await describeOrNull(temporal, handle.workflowId);
         let state: LifecycleState;
@@ -154,7 +164,7 @@ export function createMaintenanceActivities({ db, temporal, taskQueue, log, now 
             failing: {},
             failingSince: endpoint.failingSince?.getTime() ?? null,
             disabledAt: endpoint.disabledAt?.getTime() ?? null,
-            eventCount: await db.endpointEvents.countDocuments({ endpointId: endpoint._id, kind: { $ne: 'PARKED_MESSAGE_EXPIRED' } }),
+            eventCount: await store.endpointEvents.countLifecycle(endpoint._id),
           };
           if (await startEndpointWorkflow(temporal, taskQueue, endpoint, state)) {
             counts.endpointWorkflowsStarted += 1;
@@ -163,33 +173,17 @@ export function createMaintenanceActivities({ db, temporal, taskQueue, log, now 
         } else {
           state = await handle.query(lifecycleStateQuery);
           if (state.status !== endpoint.status) {
-            await db.endpoints.updateOne(
-              { _id: endpoint._id },
-              {
-                $set: {
-                  status: state.status,
-                  failingSince: state.failingSince === null ? null : new Date(state.failingSince),
-                  disabledAt: state.disabledAt === null ? null : new Date(state.disabledAt),
-                  updatedAt: now(),
-                },
-              },
-            );
+            await store.endpoints.setLifecycleStatus(endpoint._id, state);
             counts.endpointStatusesCorrected += 1;
             repaired('endpoint status corrected from its workflow', { endpointId: endpoint._id, from: endpoint.status, to: state.status });
           }
         }
-        if (state.status === 'DISABLED') continue;
-        if (!(await db.deliveries.findOne({ endpointId: endpoint._id, status: 'PARKED' }, { projection: { _id: 1 } }))) continue;
-        // Same id as the reactivation's own redelivery: if that one still runs, this start is a no-op.
-        const started = await temporal.workflow
-          .start('redeliverParked', { taskQueue, workflowId: redeliverWorkflowId(endpoint._id, state.eventCount), args: [{ endpointId: endpoint._id, tenantId: endpoint.tenantId }] })
-          .then(() => true)
-          .catch((error: Error) => (error.name === 'WorkflowExecutionAlreadyStartedError' ? false : Promise.reject(error)));
-        if (started) {
-          counts.parkedResumed += 1;
-          repaired('parked deliveries of an active endpoint resumed', { endpointId: endpoint._id });
-        }
-      }
+        if (state.status === 'DISABLED' || !(await store.deliveries.hasParked(endpoint._id))) return;
+        if ((await describeOrNull(temporal, redeliverWorkflowId(endpoint._id)))?.status.name === 'RUNNING') return;
+        await startRedelivery(temporal, taskQueue, endpoint.tenantId, endpoint._id, []);
+        counts.parkedResumed += 1;
+        repaired('parked deliveries of an active endpoint resumed', { endpointId: endpoint._id });
+      });
       return counts;
     },
 

@@ -4,12 +4,13 @@
  * message has), half of them past the retention; then the query runs through the GraphQL API and the
  * retention pass runs the maintenance workflow's own step until nothing is left to delete.
  */
+import { createStore } from '../src/store';
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { createMaintenanceActivities } from '../activities/maintenance';
 import type { Collections } from '../src/db/mongo';
 import { attemptId, type AttemptDoc, type DeliveryDoc, type MessageDoc } from '../src/db/types';
-import { newDeliveryRows } from '../src/db/deliveries';
+import { newDeliveryRows } from '../src/store/deliveries';
 import { deliverMessageWorkflowId } from '../workflows/definitions';
 import { RETENTION_BATCH } from '../workflows/maintenance-types';
 import { gql, type Hookflow } from '../chaos/harness';
@@ -123,7 +124,7 @@ export async function measureGrowth(args: {
 }): Promise<GrowthPoint[]> {
   const { hookflow, tenantId, endpointId, say } = args;
   const db = hookflow.mongo.collections;
-  const maintenance = createMaintenanceActivities({ db, temporal: args.temporal, taskQueue: args.taskQueue, log: pino({ level: 'silent' }), now: () => new Date() });
+  const maintenance = createMaintenanceActivities({ db, store: createStore(db), temporal: args.temporal, taskQueue: args.taskQueue, log: pino({ level: 'silent' }) });
   const points: GrowthPoint[] = [];
   let next = 0;
   for (const level of args.levels) {

@@ -1,16 +1,17 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Collections } from './db/mongo';
 import type { EndpointDoc, EndpointEventDoc } from './db/types';
 import { notFound, UserError } from './errors';
 import { newId } from './ids';
+import { pageSize } from './paging';
 import type { SecretBox } from './secret-box';
 import { assertUrlAllowed, type UrlPolicy } from './webhooks/url-guard';
 import { startEndpointWorkflow } from './starts';
 import { generateSecret } from './webhooks/signing';
 import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
-import type { EndpointStatus } from '../workflows/delivery-types';
-import { cancelDeliverySignal, endpointDeletedSignal, endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
-import type { LifecycleInput } from '../workflows/endpoint-lifecycle';
+import { cancelDeliverySignal, disableUpdate, endpointDeletedSignal, endpointWorkflowId, reactivateUpdate } from '../workflows/definitions';
+import type { LifecycleState } from '../workflows/endpoint-lifecycle';
+import { createStore } from './store';
 
 export interface EndpointServiceDeps {
   db: Collections;
@@ -21,8 +22,6 @@ export interface EndpointServiceDeps {
   temporal: Client;
   taskQueue: string;
   now?: () => Date;
-  /** How long a lifecycle mutation waits for the endpoint's workflow to record the new status. */
-  statusWaitMs?: number;
 }
 
 export function createEndpointService({
@@ -33,28 +32,42 @@ export function createEndpointService({
   temporal,
   taskQueue,
   now = () => new Date(),
-  statusWaitMs = 10_000,
 }: EndpointServiceDeps) {
+  const store = createStore(db, now);
   const startLifecycle = (endpoint: EndpointDoc) => startEndpointWorkflow(temporal, taskQueue, endpoint);
 
-  const signalLifecycle = (endpoint: EndpointDoc, input: LifecycleInput) =>
-    temporal.workflow.signalWithStart('endpointLifecycle', {
-      taskQueue,
-      workflowId: endpointWorkflowId(endpoint._id),
-      args: [{ endpointId: endpoint._id, tenantId: endpoint.tenantId }],
-      signal: lifecycleSignal,
-      signalArgs: [input],
-    });
-
-  /** The lifecycle workflow owns the status: wait until it has recorded the one asked for. */
-  const waitForStatus = async (id: string, status: EndpointStatus): Promise<EndpointDoc> => {
-    const deadline = Date.now() + statusWaitMs;
-    for (;;) {
-      const endpoint = (await db.endpoints.findOne({ _id: id }))!;
-      if (endpoint.status === status || Date.now() > deadline) return endpoint;
-      await new Promise((r) => setTimeout(r, 50));
+  /**
+   * disableEndpoint and reactivateEndpoint are Updates of the endpoint's lifecycle workflow, which owns
+   * the status: its validator refuses a change that does not apply before anything is written, and the
+   * answer comes once the new status is recorded. A lifecycle workflow that was lost is started again
+   * from what MongoDB recorded.
+   */
+  const updateLifecycle = async (endpoint: EndpointDoc, update: typeof disableUpdate, by: string): Promise<EndpointDoc> => {
+    const handle = temporal.workflow.getHandle(endpointWorkflowId(endpoint._id));
+    const run = () => handle.executeUpdate(update, { args: [{ by }] });
+    try {
+      await run().catch(async (error) => {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+        await startEndpointWorkflow(temporal, taskQueue, endpoint, await recordedState(endpoint));
+        return run();
+      });
+    } catch (error) {
+      const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
+      if (cause instanceof ApplicationFailure && (cause.type === 'ENDPOINT_NOT_DISABLED' || cause.type === 'ENDPOINT_ALREADY_DISABLED')) {
+        throw new UserError(cause.type, `endpoint ${JSON.stringify(endpoint._id)}: ${cause.message}`);
+      }
+      throw error;
     }
+    return (await store.endpoints.get(endpoint._id))!;
   };
+
+  const recordedState = async (endpoint: EndpointDoc): Promise<LifecycleState> => ({
+    status: endpoint.status,
+    failing: {},
+    failingSince: endpoint.failingSince?.getTime() ?? null,
+    disabledAt: endpoint.disabledAt?.getTime() ?? null,
+    eventCount: await store.endpointEvents.countLifecycle(endpoint._id),
+  });
 
   const service = {
     async create(tenantId: string, input: unknown): Promise<{ endpoint: EndpointDoc; secret: string }> {
@@ -74,7 +87,7 @@ export function createEndpointService({
         createdAt: at,
         updatedAt: at,
       };
-      await db.endpoints.insertOne(endpoint);
+      await store.endpoints.insert(endpoint);
       await startLifecycle(endpoint);
       return { endpoint, secret };
     },
@@ -92,7 +105,7 @@ export function createEndpointService({
         .map((s) => (s.expiresAt === null ? { ...s, expiresAt: previousSecretExpiresAt } : s))
         .filter((s) => s.expiresAt! > at);
       const secrets = [{ sealed: secretBox.seal(secret), expiresAt: null }, ...kept];
-      await db.endpoints.updateOne({ _id: id }, { $set: { secrets, updatedAt: at } });
+      await store.endpoints.setSecrets(id, secrets);
       return { endpoint: { ...endpoint, secrets }, secret, previousSecretExpiresAt };
     },
 
@@ -126,30 +139,17 @@ export function createEndpointService({
       const endpoint = await service.get(tenantId, id);
       const fields = parseUpdateEndpoint(input, endpoint.retryPolicy);
       if (fields.url) assertUrlAllowed(fields.url, urlPolicy);
-      await db.endpoints.updateOne({ _id: id }, { $set: { ...fields, updatedAt: now() } });
-      return (await db.endpoints.findOne({ _id: id }))!;
+      await store.endpoints.updateFields(id, fields);
+      return (await store.endpoints.get(id))!;
     },
 
     async disable(tenantId: string, id: string): Promise<EndpointDoc> {
-      const endpoint = await service.get(tenantId, id);
-      if (endpoint.status === 'DISABLED') {
-        throw new UserError('ENDPOINT_ALREADY_DISABLED', `endpoint ${JSON.stringify(id)} is already disabled`);
-      }
-      await signalLifecycle(endpoint, { type: 'disable', by: 'disableEndpoint' });
-      return waitForStatus(id, 'DISABLED');
+      return updateLifecycle(await service.get(tenantId, id), disableUpdate, 'disableEndpoint');
     },
 
-    /** Sends the reactivation signal; the lifecycle workflow then delivers the parked messages in order. */
+    /** Reactivates the endpoint; its redelivery then posts the parked messages in event order. */
     async reactivate(tenantId: string, id: string): Promise<EndpointDoc> {
-      const endpoint = await service.get(tenantId, id);
-      if (endpoint.status !== 'DISABLED') {
-        throw new UserError(
-          'ENDPOINT_NOT_DISABLED',
-          `endpoint ${JSON.stringify(id)} is ${endpoint.status}, not DISABLED: only a disabled endpoint can be reactivated`,
-        );
-      }
-      await signalLifecycle(endpoint, { type: 'reactivate', by: 'reactivateEndpoint' });
-      return waitForStatus(id, 'ACTIVE');
+      return updateLifecycle(await service.get(tenantId, id), reactivateUpdate, 'reactivateEndpoint');
     },
 
     /**
@@ -158,19 +158,25 @@ export function createEndpointService({
      */
     async delete(tenantId: string, id: string): Promise<EndpointDoc> {
       const endpoint = await service.get(tenantId, id);
-      await db.endpoints.updateOne({ _id: id }, { $set: { deletedAt: now(), updatedAt: now() } });
-      const open = await db.deliveries
-        .find({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { projection: { workflowId: 1, status: 1 } })
-        .toArray();
-      await db.deliveries.updateMany({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
-      const retrying = new Set(open.filter((d) => d.status !== 'PARKED').map((d) => d.workflowId));
-      await Promise.all([...retrying].map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
+      const deletedAt = await store.endpoints.markDeleted(id);
+      const retrying = await store.deliveries.cancelOpenOfEndpoint(id);
+      // The endpoint's redelivery needs no signal: its next attempt finds the delivery cancelled.
+      const deliveryRuns = retrying.filter((workflowId) => workflowId.startsWith('deliver-'));
+      await Promise.all(deliveryRuns.map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
       await ignoreClosed(temporal.workflow.getHandle(endpointWorkflowId(id)).signal(endpointDeletedSignal));
-      return { ...endpoint, deletedAt: now() };
+      return { ...endpoint, deletedAt };
     },
 
-    async events(endpointId: string): Promise<EndpointEventDoc[]> {
-      return db.endpointEvents.find({ endpointId }).sort({ at: 1, _id: 1 }).toArray();
+    /** Oldest first, by keyset on (at, _id) after the event `after`: an index range on endpoint_at. */
+    async events(endpointId: string, first?: number | null, after?: string | null): Promise<EndpointEventDoc[]> {
+      const size = pageSize(first, 100);
+      let range = {};
+      if (after) {
+        const from = await db.endpointEvents.findOne({ _id: after });
+        if (!from || from.endpointId !== endpointId) throw new UserError('INVALID_CURSOR', 'after: not the id of one of this endpoint\'s events', 'after');
+        range = { $or: [{ at: { $gt: from.at } }, { at: from.at, _id: { $gt: from._id } }] };
+      }
+      return db.endpointEvents.find({ endpointId, ...range }).sort({ at: 1, _id: 1 }).limit(size).toArray();
     },
   };
   return service;

@@ -1,18 +1,18 @@
 import type { Client } from '@temporalio/client';
 import type { Filter } from 'mongodb';
-import { ensureDeliveryRows, newDeliveryRows } from './db/deliveries';
+import { newDeliveryRows } from './store/deliveries';
+import { createStore } from './store';
 import type { Collections } from './db/mongo';
-import { findByIds, isDuplicateKeyError } from './db/mongo';
-import { attemptId, deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type MessageDoc } from './db/types';
+import { findByIds } from './db/mongo';
+import { deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type MessageDoc } from './db/types';
 import type { EndpointService } from './endpoints';
 import { notFound, UserError } from './errors';
 import { idempotentMessageId, newId } from './ids';
 import { afterPosition, decodeCursor, pageSize, timeRange, toPage, type Page } from './paging';
 import { parseSendMessage } from './validation';
-import { startMessageWorkflow } from './starts';
-import { deliverMessageWorkflowId, redeliverMessagesWorkflowId } from '../workflows/definitions';
+import { startMessageWorkflow, startRedelivery } from './starts';
+import { deliverMessageWorkflowId } from '../workflows/definitions';
 import type { DeliveryStatus } from '../workflows/delivery-types';
-import { DELIVERY_STATUS, ENDPOINT_IDS, TENANT_ID } from '../workflows/search-attributes';
 
 export interface MessageServiceDeps {
   db: Collections;
@@ -38,38 +38,16 @@ export const RECOVERY_LIMIT = 1000;
 const UNSUCCESSFUL: DeliveryStatus[] = ['PARKED', 'EXHAUSTED', 'CANCELLED'];
 const IN_FLIGHT: DeliveryStatus[] = ['PENDING', 'FAILING'];
 
-function unlessDuplicate(error: unknown): void {
-  if (!isDuplicateKeyError(error)) throw error;
-}
-
 export function createMessageService({ db, endpoints, temporal, taskQueue, maxPayloadBytes, now = () => new Date() }: MessageServiceDeps) {
-  const startDelivery = async (message: MessageDoc) => void (await startMessageWorkflow(temporal, taskQueue, message));
-
-  /** Delivers the messages again to one endpoint, in event order, as a new workflow run. */
-  async function startRedelivery(tenantId: string, endpointId: string, messageIds: string[], reason: string): Promise<string> {
-    const workflowId = redeliverMessagesWorkflowId(endpointId, newId('msg').slice(4));
-    const update = { $set: { status: 'PENDING' as const, workflowId, updatedAt: now() } };
-    await db.deliveries.bulkWrite(messageIds.map((m) => ({ updateOne: { filter: { _id: deliveryId(m, endpointId) }, update } })), { ordered: false });
-    await temporal.workflow.start('redeliverMessages', {
-      taskQueue,
-      workflowId,
-      args: [{ tenantId, endpointId, messageIds, reason }],
-      typedSearchAttributes: [
-        { key: TENANT_ID, value: tenantId },
-        { key: ENDPOINT_IDS, value: [endpointId] },
-        { key: DELIVERY_STATUS, value: 'DELIVERING' },
-      ],
-    });
-    return workflowId;
-  }
+  const store = createStore(db, now);
 
   const service = {
     /**
      * Stores the delivery rows, then the message, then starts its workflow. Every stored message thus has
      * its rows, and the message is stored before it is acknowledged, so it is never lost: a crash before
      * the start is repaired by repeating the call with the same idempotency key, or by reconciliation
-     * (which also removes the rows of a message that was never stored). The workflow id is derived from
-     * the message id, so a second start is a no-op.
+     * (which also removes the rows of a message that was never stored). Everything that can refuse the
+     * input is checked before anything is written.
      */
     async send(
       tenantId: string,
@@ -90,21 +68,22 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         endpointIds: targets.map((e) => e._id),
         workflowId: deliverMessageWorkflowId(id),
       };
-      const rows = newDeliveryRows(message);
-      // With an idempotency key, a concurrent call may have stored the same rows: that is no error.
-      if (rows.length > 0) await db.deliveries.insertMany(rows, { ordered: false }).catch(unlessDuplicate);
-      try {
-        await db.messages.insertOne(message);
-      } catch (error) {
-        if (!isDuplicateKeyError(error)) throw error;
-        const first = await db.messages.findOne({ _id: id });
-        if (!first) throw error;
-        await ensureDeliveryRows(db, first);
-        await startDelivery(first);
-        return first;
+      await store.deliveries.insertForMessage(message);
+      const { stored, inserted } = await store.messages.insertOrGet(message);
+      if (inserted) {
+        // A closed run under this id can only belong to an earlier message with the same key, since deleted.
+        await startMessageWorkflow(temporal, taskQueue, stored, true);
+        return stored;
       }
-      await startDelivery(message);
-      return message;
+      // The idempotency key was used before. This call may have routed to an endpoint created meanwhile:
+      // those rows are not the stored message's, and go.
+      const stray = message.endpointIds.filter((e) => !stored.endpointIds.includes(e)).map((e) => deliveryId(id, e));
+      if (stray.length > 0) await store.deliveries.removeUntouched(stray);
+      await store.deliveries.ensureForMessage(stored);
+      // Start it only if nothing was ever attempted: a run Temporal has purged since must not post it again.
+      const rows = await store.deliveries.getMany(stored.endpointIds.map((e) => deliveryId(id, e)));
+      if (rows.length > 0 && rows.every((r) => r.status === 'PENDING' && r.attemptCount === 0)) await startMessageWorkflow(temporal, taskQueue, stored);
+      return stored;
     },
 
     async get(tenantId: string, id: string): Promise<MessageDoc> {
@@ -122,9 +101,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
 
     /** Attempts by `_id`: their ids follow from the delivery id and the attempt count. */
     async attempts(delivery: DeliveryView): Promise<AttemptDoc[]> {
-      if (delivery.attemptCount === 0) return [];
-      const ids = Array.from({ length: delivery.attemptCount }, (_, seq) => attemptId(delivery._id, seq));
-      return findByIds(db.attempts, ids);
+      return store.attempts.ofDelivery(delivery);
     },
 
     /**
@@ -180,22 +157,25 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       };
     },
 
-    /** Delivers a message to one of its endpoints again, as a new workflow run, even if it succeeded. */
+    /**
+     * Delivers a message to one of its endpoints again, even if it succeeded: it is handed to the
+     * endpoint's redelivery, which takes it over from a run still retrying it and posts it in event order.
+     */
     async resend(tenantId: string, messageId: string, endpointId: string): Promise<DeliveryView> {
       const message = await service.get(tenantId, messageId);
       await endpoints.get(tenantId, endpointId);
       if (!message.endpointIds.includes(endpointId)) {
         throw new UserError('NOT_FOUND', `message ${JSON.stringify(messageId)} was not routed to endpoint ${JSON.stringify(endpointId)}`);
       }
-      await ensureDeliveryRows(db, message);
-      await startRedelivery(tenantId, endpointId, [messageId], 'resendMessage');
-      return (await db.deliveries.findOne({ _id: deliveryId(messageId, endpointId) }))!;
+      await store.deliveries.ensureForMessage(message);
+      await startRedelivery(temporal, taskQueue, tenantId, endpointId, [messageId]);
+      return (await store.deliveries.get(deliveryId(messageId, endpointId)))!;
     },
 
     /**
-     * Re-enqueues every message of the window whose delivery to the endpoint did not succeed (PARKED,
-     * EXHAUSTED or CANCELLED), oldest event first, at most RECOVERY_LIMIT of them. Deliveries still being
-     * retried are left to their own workflow.
+     * Hands every message of the window whose delivery to the endpoint did not succeed (PARKED,
+     * EXHAUSTED or CANCELLED), at most RECOVERY_LIMIT of them, to the endpoint's redelivery, which posts
+     * them oldest event first. Deliveries still being retried are left to their own run.
      */
     async recover(tenantId: string, endpointId: string, since: Date, until: Date | null | undefined) {
       await endpoints.get(tenantId, endpointId);
@@ -207,7 +187,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         .toArray();
       const chosen = rows.slice(0, RECOVERY_LIMIT).map((r) => r.messageId);
       const inFlight = await db.deliveries.countDocuments({ endpointId, status: { $in: IN_FLIGHT }, messageCreatedAt: window });
-      const workflowId = chosen.length > 0 ? await startRedelivery(tenantId, endpointId, chosen, 'recoverEndpoint') : null;
+      const workflowId = chosen.length > 0 ? await startRedelivery(temporal, taskQueue, tenantId, endpointId, chosen) : null;
       return { enqueued: chosen.length, inFlight, truncated: rows.length > RECOVERY_LIMIT, workflowId };
     },
   };

@@ -119,6 +119,8 @@ export function parseSendMessage(
       'payload',
     );
   }
+  const unstorable = unstorablePart(payload, 'payload', 1);
+  if (unstorable) throw new UserError('INVALID_PAYLOAD', unstorable, 'payload');
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
   if (payloadBytes > maxPayloadBytes) {
     throw new UserError('PAYLOAD_TOO_LARGE', `payload is ${payloadBytes} bytes as JSON; the limit is ${maxPayloadBytes} bytes`, 'payload');
@@ -128,4 +130,29 @@ export function parseSendMessage(
     throw new UserError('INVALID_INPUT', 'idempotencyKey must be 1 to 255 characters', 'idempotencyKey');
   }
   return { eventType, payload: payload as Record<string, unknown>, payloadBytes, idempotencyKey, occurredAt: input.occurredAt ?? null };
+}
+
+/** Nesting MongoDB stores (it allows 100 levels in all; the message document adds its own). */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/**
+ * Why a payload cannot be stored as a MongoDB document, or null. Checked before anything is written:
+ * MongoDB refuses a key with a NUL byte and nesting past its limit, and the MongoDB-protocol servers
+ * Hookflow supports (FerretDB) refuse keys that start with `$` or contain `.`.
+ */
+function unstorablePart(value: unknown, path: string, depth: number): string | null {
+  if (value === null || typeof value !== 'object') return null;
+  if (depth > MAX_PAYLOAD_DEPTH) return `${path}: nested deeper than ${MAX_PAYLOAD_DEPTH} levels`;
+  const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  for (const [key, child] of entries) {
+    if (!Array.isArray(value)) {
+      const shown = JSON.stringify(key);
+      if (key.includes('\u0000')) return `${path}: the key ${shown} contains a NUL character`;
+      if (key.startsWith('$')) return `${path}: the key ${shown} starts with "$", which MongoDB reserves for operators`;
+      if (key.includes('.')) return `${path}: the key ${shown} contains ".", which MongoDB reads as a path`;
+    }
+    const found = unstorablePart(child, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, depth + 1);
+    if (found) return found;
+  }
+  return null;
 }

@@ -5,7 +5,7 @@ import { createActivities } from '../activities';
 import type { Collections } from './db/mongo';
 import type { Notifier } from './notify/channels';
 import { createHttpAgent } from './webhooks/http-post';
-import type { Agent } from 'undici';
+import { Agent } from 'undici';
 import type { SecretBox } from './secret-box';
 import type { UrlPolicy } from './webhooks/url-guard';
 
@@ -36,7 +36,9 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     urlPolicy: options.urlPolicy,
     maxInFlightPerEndpoint: options.maxInFlightPerEndpoint,
     http: { agent, timeoutMs: options.deliveryTimeoutMs, bodyLimit: options.responseBodyLimit },
-    notifier: typeof options.notifier === 'function' ? options.notifier(agent) : options.notifier,
+    // Notifications go to addresses the operator configured, not to tenants' URLs: the SSRF guard,
+    // which refuses private addresses, is for the latter only.
+    notifier: typeof options.notifier === 'function' ? options.notifier(new Agent({ connect: { timeout: 10_000 }, keepAliveTimeout: 30_000 })) : options.notifier,
     temporal: options.temporal,
     taskQueue: options.taskQueue,
     log: options.log.child({ component: 'activities' }),

@@ -1,4 +1,4 @@
-import { newDeliveryRows } from '../src/db/deliveries';
+import { newDeliveryRows } from '../src/store/deliveries';
 import type { DeliveryDoc, MessageDoc } from '../src/db/types';
 import { deliverMessageWorkflowId } from '../workflows/definitions';
 import { answer, startReceiver, type Receiver } from './helpers/receiver';

@@ -1,4 +1,4 @@
-import { newDeliveryRows } from '../src/db/deliveries';
+import { newDeliveryRows } from '../src/store/deliveries';
 import type { MessageDoc } from '../src/db/types';
 import { newId } from '../src/ids';
 import { deliverMessageWorkflowId, endpointWorkflowId } from '../workflows/definitions';

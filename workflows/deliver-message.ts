@@ -15,15 +15,17 @@ export async function deliverMessage(input: DeliverMessageInput): Promise<Delive
     markedRetrying = true;
     upsertSearchAttributes([{ key: DELIVERY_STATUS, value: 'RETRYING' }]);
   };
+  const throttle = { passes: 0 };
   const deliveries = await Promise.all(
     input.endpointIds.map((endpointId) =>
       deliverToEndpoint({
         tenantId: input.tenantId,
         messageId: input.messageId,
         endpointId,
-        previousAttempts: 0,
+        claimParked: false,
         isCancelled: () => cancelled.has(endpointId),
         onRetry,
+        throttle,
       }),
     ),
   );

@@ -1,20 +1,22 @@
-import { condition, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+/** Where a delivery is retried: one endpoint's attempts under its retry policy, step by step. */
+import { ActivityFailure, ApplicationFailure, condition, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import type { RetryPolicy as RetryOptions } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { DeliveryResult } from './delivery-types';
+import { decideNextStep } from './delivery-decision';
+import type { AttemptDeliveryInput, AttemptOutcome, DeliveryResult } from './delivery-types';
 import type { LifecycleInput } from './endpoint-lifecycle';
-import { retryDelayMs } from './retry-schedule';
+import { NON_RETRYABLE_FAILURE_TYPES } from './failure-types';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-schedule';
 
 /**
- * One attempt posts with a 15 s budget and writes two small documents. A failed POST is a result,
+ * One attempt posts with a 15 s budget and writes three small documents. A failed POST is a result,
  * not an exception; an exception means our own infrastructure (MongoDB, the worker) failed, and
- * those are retried without end so that no delivery is dropped while a server restarts. The attempt
- * heartbeats every second, so that the attempts of a worker that died are retried after 5 s, not 60.
+ * those are retried without end so that no delivery is dropped while a server restarts, except the
+ * faults listed in failure-types.ts, which no retry fixes. The attempt heartbeats every second, so
+ * that the attempts of a worker that died are retried after 5 s, not 60.
  */
-const { attemptDelivery } = proxyActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
-  heartbeatTimeout: '5 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const ATTEMPT_RETRY: RetryOptions = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE_FAILURE_TYPES };
+const { attemptDelivery } = proxyActivities<Activities>({ startToCloseTimeout: '60 seconds', heartbeatTimeout: '5 seconds', retry: ATTEMPT_RETRY });
 
 /**
  * The first try runs as a local activity, in the worker that runs the workflow task: no activity task
@@ -23,10 +25,7 @@ const { attemptDelivery } = proxyActivities<Activities>({
  * task to time out (10 s), and the next worker tries again. Retries, which wait anyway, stay ordinary
  * activities with heartbeats.
  */
-const { attemptDelivery: attemptDeliveryLocally } = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const { attemptDelivery: attemptDeliveryLocally } = proxyLocalActivities<Activities>({ startToCloseTimeout: '60 seconds', retry: ATTEMPT_RETRY });
 /** Histories written before the first try ran locally replay with it as an ordinary activity. */
 const FIRST_TRY_LOCAL = 'first-try-local-activity';
 
@@ -36,14 +35,38 @@ const { signalEndpointLifecycle } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+/**
+ * A delivery over the worker's in-flight cap for its endpoint waits in the workflow, holding no activity
+ * slot. Each such pass adds events to the history, so after this many passes in one run the attempt
+ * waits for its slot inside the activity instead, and the history stays bounded however long the backlog.
+ */
+export const MAX_THROTTLED_PASSES = 20;
+
 export interface DeliverToEndpointArgs {
   tenantId: string;
   messageId: string;
   endpointId: string;
-  /** Attempts this delivery already had in earlier runs (0 for a new message). */
-  previousAttempts: number;
+  /** An endpoint's redelivery takes the PARKED row over with its first attempt. */
+  claimParked: boolean;
   isCancelled: () => boolean;
   onRetry: () => void;
+  /** Throttled passes already spent by this run, shared by its deliveries. */
+  throttle: { passes: number };
+}
+
+async function attemptOnce(input: AttemptDeliveryInput, local: boolean): Promise<AttemptOutcome> {
+  try {
+    return local ? await attemptDeliveryLocally(input) : await attemptDelivery(input);
+  } catch (error) {
+    // A fault no retry fixes (a secret the worker cannot decrypt): an attempt that failed on our side,
+    // under the endpoint's retry policy, so an operator can fix it before the delivery is parked.
+    const cause = error instanceof ActivityFailure ? error.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type && NON_RETRYABLE_FAILURE_TYPES.includes(cause.type)) {
+      const retryPolicy = (cause.details?.[0] as RetryPolicy | undefined) ?? DEFAULT_RETRY_POLICY;
+      return { kind: 'failed', reason: 'internal', statusCode: null, error: `${cause.type}: ${cause.message}`, retryPolicy };
+    }
+    throw error;
+  }
 }
 
 /**
@@ -54,39 +77,54 @@ export async function deliverToEndpoint(args: DeliverToEndpointArgs): Promise<De
   const { tenantId, messageId, endpointId } = args;
   const { workflowId } = workflowInfo();
   const tell = (input: LifecycleInput) => signalEndpointLifecycle({ tenantId, endpointId, input });
+  const ended = (status: DeliveryResult['status'], attempts: number): DeliveryResult => ({ endpointId, status, attempts });
   let raisedFailure = false;
 
   for (let number = 0; ; number++) {
-    const input = { messageId, endpointId, number, seq: args.previousAttempts + number, workflowId };
-    const outcome = number === 0 && patched(FIRST_TRY_LOCAL) ? await attemptDeliveryLocally(input) : await attemptDelivery(input);
+    const input: AttemptDeliveryInput = {
+      messageId,
+      endpointId,
+      number,
+      workflowId,
+      ...(args.claimParked && number === 0 ? { claimParked: true } : {}),
+      ...(args.throttle.passes >= MAX_THROTTLED_PASSES ? { waitForSlot: true } : {}),
+    };
+    const local = number === 0 && !input.waitForSlot && patched(FIRST_TRY_LOCAL);
+    const outcome = await attemptOnce(input, local);
     const attempts = number + 1;
     switch (outcome.kind) {
       case 'throttled':
         // Not an attempt: this worker already waits on the endpoint enough. Try the same number again soon.
-        if (await condition(args.isCancelled, 500 + Math.floor(Math.random() * 1000))) return { endpointId, status: 'CANCELLED', attempts: number };
+        args.throttle.passes += 1;
+        if (await condition(args.isCancelled, 500 + Math.floor(Math.random() * 1000))) return ended('CANCELLED', number);
         number -= 1;
         break;
       case 'acknowledged':
         if (raisedFailure) await tell({ type: 'deliveryRecovered', messageId, attempts });
-        return { endpointId, status: 'SUCCEEDED', attempts };
+        return ended('SUCCEEDED', attempts);
       case 'parked':
-        return { endpointId, status: 'PARKED', attempts: number };
+        return ended('PARKED', number);
       case 'gone':
-        return { endpointId, status: 'CANCELLED', attempts: number };
+        return ended('CANCELLED', number);
+      case 'superseded':
+        return ended('SUPERSEDED', number);
+      case 'finished':
+        return ended(outcome.status, number);
       case 'failed': {
-        const policy = outcome.retryPolicy;
-        if (outcome.statusCode === 410 || number >= policy.maxRetries) {
-          await tell({ type: 'deliveryExhausted', messageId, attempts, error: outcome.error, gone: outcome.statusCode === 410 });
-          return { endpointId, status: 'PARKED', attempts };
-        }
-        if (!raisedFailure && number >= policy.retriesUntilFailure) {
+        // Math.random is deterministic inside a workflow: replay draws the same jitter.
+        const verdict = { acknowledged: false, statusCode: outcome.statusCode, ...(outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs }) };
+        const step = decideNextStep(outcome.retryPolicy, number, verdict, Math.random());
+        if (step.kind === 'done') return ended('SUCCEEDED', attempts);
+        if (step.raiseFailing && !raisedFailure) {
           raisedFailure = true;
           await tell({ type: 'deliveryFailing', messageId, attempts, error: outcome.error });
         }
+        if (step.kind === 'exhausted') {
+          await tell({ type: 'deliveryExhausted', messageId, attempts, error: outcome.error, gone: step.gone });
+          return ended('PARKED', attempts);
+        }
         args.onRetry();
-        // Math.random is deterministic inside a workflow: replay draws the same jitter.
-        const delay = retryDelayMs(policy, number + 1, Math.random(), outcome.retryAfterMs);
-        if (await condition(args.isCancelled, delay)) return { endpointId, status: 'CANCELLED', attempts };
+        if (await condition(args.isCancelled, step.delayMs)) return ended('CANCELLED', attempts);
       }
     }
   }

@@ -14,11 +14,14 @@ export interface DeliverMessageInput {
 export interface AttemptDeliveryInput {
   messageId: string;
   endpointId: string;
-  /** Retry number within this run: 0 for the first try. */
+  /** Retry number within this run: 0 for the first try. The attempt's own number is allocated on the delivery row. */
   number: number;
-  /** Attempt sequence across runs of this delivery; makes the attempt's id. */
-  seq: number;
+  /** The run that owns the delivery; an attempt by any other run is refused. */
   workflowId: string;
+  /** An endpoint's redelivery takes a PARKED row over with its first attempt. */
+  claimParked?: boolean;
+  /** Wait inside the activity for an in-flight slot instead of answering `throttled`. */
+  waitForSlot?: boolean;
 }
 
 /** Why an attempt was not acknowledged; `http_status` carries the code in `statusCode`. */
@@ -32,7 +35,9 @@ export type FailureReason =
   | 'protocol'
   /** The SSRF guard refused the address the URL resolved to. */
   | 'blocked'
-  | 'network';
+  | 'network'
+  /** Our side could not make the request (see failure-types.ts): no request was sent. */
+  | 'internal';
 
 export type AttemptOutcome =
   | { kind: 'acknowledged'; statusCode: number }
@@ -49,18 +54,22 @@ export type AttemptOutcome =
   /** This worker already has the endpoint's maximum of requests in flight: nothing was posted; try again soon. */
   | { kind: 'throttled' }
   /** The endpoint was deleted or the message is gone (retention): nothing left to deliver. */
-  | { kind: 'gone'; why: string };
+  | { kind: 'gone'; why: string }
+  /** Another run (a resend, the endpoint's redelivery) took the delivery over: this run stops delivering it. */
+  | { kind: 'superseded'; owner: string }
+  /** The delivery already ended (a retried activity after the attempt was recorded). */
+  | { kind: 'finished'; status: DeliveryStatus };
 
 export interface DeliveryResult {
   endpointId: string;
-  status: DeliveryStatus;
+  /** SUPERSEDED: a resend or the endpoint's redelivery took the delivery over; the row has its status. */
+  status: DeliveryStatus | 'SUPERSEDED';
   attempts: number;
 }
 
 /** A parked delivery to resume, in the order its event happened. */
 export interface ParkedDelivery {
   messageId: string;
-  attemptCount: number;
 }
 
 export interface DeliverMessageResult {

@@ -9,6 +9,10 @@ export const NOTIFICATION_CHANNELS = ['email', 'sms', 'ops'] as const;
 export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 
 export type LifecycleEventKind = 'ON_FAILURE' | 'ON_FAILURE_RECOVERED' | 'ON_DEACTIVATION' | 'REACTIVATED';
+/** The events contacts are told of; a reactivation is done by a person and notifies no one. */
+export const NOTIFYING_KINDS = ['ON_FAILURE', 'ON_FAILURE_RECOVERED', 'ON_DEACTIVATION'] as const;
+export type NotifyingKind = (typeof NOTIFYING_KINDS)[number];
+export const notifies = (kind: string): kind is NotifyingKind => (NOTIFYING_KINDS as readonly string[]).includes(kind);
 /** Recorded by the maintenance workflow, not by the lifecycle: retention deleted a parked message. */
 export type EndpointEventKind = LifecycleEventKind | 'PARKED_MESSAGE_EXPIRED';
 

@@ -1,93 +1,116 @@
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
-  log,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { endpointDeletedSignal, lifecycleSignal, lifecycleStateQuery, redeliverWorkflowId, type EndpointLifecycleInput } from './definitions';
-import { applyLifecycleInput, initialLifecycleState, NOTIFICATION_CHANNELS, type LifecycleInput } from './endpoint-lifecycle';
-import { redeliverParked } from './redeliver';
+import {
+  disableUpdate,
+  endpointDeletedSignal,
+  lifecycleSignal,
+  lifecycleStateQuery,
+  notifyWorkflowId,
+  reactivateSignal,
+  reactivateUpdate,
+  type EndpointLifecycleInput,
+} from './definitions';
+import { applyLifecycleInput, initialLifecycleState, notifies, type LifecycleInput, type LifecycleState } from './endpoint-lifecycle';
+import { notifyEndpointEvent } from './notify';
 
-/** Writing the status and the event to MongoDB: short, retried until MongoDB answers. */
-const { saveLifecycle } = proxyActivities<Activities>({
+/** Writing the status and the event to MongoDB, and waking the redelivery: short, retried until they land. */
+const { saveLifecycle, wakeRedelivery } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
-
-/**
- * A notification channel that is down is retried for a day, in the background: it never holds the
- * endpoint's state changes, let alone a delivery. Each channel is its own activity, so a dead SMTP
- * server does not stop the SMS.
- */
-const { notify } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  scheduleToCloseTimeout: '24 hours',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
 
 /** Hand over to a fresh run well before the history gets large. */
 const MAX_HISTORY_EVENTS = 5_000;
 
+/** The error types the Updates' validators refuse with; the API maps them to its error codes. */
+export const LIFECYCLE_REFUSALS = { notDisabled: 'ENDPOINT_NOT_DISABLED', alreadyDisabled: 'ENDPOINT_ALREADY_DISABLED' } as const;
+
 /**
  * The entity workflow of one endpoint (id `endpoint-<endpoint id>`). It owns the lifecycle state,
  * raises on_failure, on_failure_recovered and on_deactivation, records them and the status in
- * MongoDB, sends the notifications, and on reactivation starts the delivery of parked messages.
+ * MongoDB, starts their notifications, and on reactivation wakes the endpoint's redelivery. It never
+ * waits on a notification, so a channel that is down never delays a state change.
  */
 export async function endpointLifecycle(input: EndpointLifecycleInput): Promise<void> {
   const { endpointId, tenantId } = input;
   let state = input.state ?? initialLifecycleState();
   const queue: LifecycleInput[] = [...(input.pending ?? [])];
-  let deleted = false;
-  const notifications = new Set<Promise<void>>();
+  let deleted = input.deleted ?? false;
+  /** Inputs applied so far in this run; an Update waits until its own has been. */
+  let applied = 0;
+  let enqueued = 0;
 
-  setHandler(lifecycleSignal, (signal) => void queue.push(signal));
+  const enqueue = (signal: LifecycleInput) => {
+    queue.push(signal);
+    return ++enqueued;
+  };
+  const untilApplied = async (ticket: number) => {
+    await condition(() => applied >= ticket);
+    return state;
+  };
+  setHandler(lifecycleSignal, (signal) => void enqueue(signal));
+  setHandler(reactivateSignal, (by) => void enqueue({ type: 'reactivate', by: by?.by ?? 'operator signal' }));
   setHandler(endpointDeletedSignal, () => void (deleted = true));
   setHandler(lifecycleStateQuery, () => state);
+  setHandler(disableUpdate, ({ by }) => untilApplied(enqueue({ type: 'disable', by })), {
+    validator: (_request: { by: string }) => {
+      if (state.status === 'DISABLED') throw ApplicationFailure.nonRetryable('the endpoint is already disabled', LIFECYCLE_REFUSALS.alreadyDisabled);
+    },
+  });
+  setHandler(reactivateUpdate, ({ by }) => untilApplied(enqueue({ type: 'reactivate', by })), {
+    validator: (_request: { by: string }) => {
+      if (state.status !== 'DISABLED') {
+        throw ApplicationFailure.nonRetryable(`the endpoint is ${state.status}, not DISABLED: only a disabled endpoint can be reactivated`, LIFECYCLE_REFUSALS.notDisabled);
+      }
+    },
+  });
 
   const historyIsLarge = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
 
-  for (;;) {
+  while (!deleted) {
     await condition(() => queue.length > 0 || deleted || historyIsLarge());
-    if (deleted) break;
-
     while (queue.length > 0 && !deleted) {
-      const signal = queue.shift()!;
-      const { state: next, events } = applyLifecycleInput(endpointId, state, signal, Date.now());
-      if (events.length === 0) continue;
-      await saveLifecycle({ endpointId, tenantId, status: next.status, failingSince: next.failingSince, disabledAt: next.disabledAt, events });
-      state = next;
-      for (const event of events) {
-        if (event.kind === 'REACTIVATED') {
-          await startChild(redeliverParked, {
-            workflowId: redeliverWorkflowId(endpointId, state.eventCount),
-            args: [{ endpointId, tenantId }],
-            // The parked messages keep being delivered if this run continues as new.
-            parentClosePolicy: ParentClosePolicy.ABANDON,
-          });
-          continue;
-        }
-        for (const channel of NOTIFICATION_CHANNELS) {
-          const sent: Promise<void> = notify({ endpointId, event, channel })
-            .then(() => undefined)
-            .catch((error) => log.warn('notification given up', { channel, eventId: event.id, error: String(error) }))
-            .finally(() => notifications.delete(sent));
-          notifications.add(sent);
-        }
-      }
+      state = await apply(endpointId, tenantId, state, queue.shift()!);
+      applied += 1;
     }
-
     if (historyIsLarge() && !deleted) {
-      await Promise.all(notifications);
       await condition(allHandlersFinished);
-      await continueAsNew<typeof endpointLifecycle>({ endpointId, tenantId, state, pending: queue });
+      const carried: EndpointLifecycleInput = { endpointId, tenantId, state, pending: queue, deleted };
+      await continueAsNew<typeof endpointLifecycle>(carried);
     }
   }
-  await Promise.all(notifications);
   await condition(allHandlersFinished);
+}
+
+async function apply(endpointId: string, tenantId: string, state: LifecycleState, input: LifecycleInput): Promise<LifecycleState> {
+  const { state: next, events } = applyLifecycleInput(endpointId, state, input, Date.now());
+  if (events.length === 0) return state;
+  await saveLifecycle({ endpointId, tenantId, status: next.status, failingSince: next.failingSince, disabledAt: next.disabledAt, events });
+  for (const event of events) {
+    if (event.kind === 'REACTIVATED') await wakeRedelivery({ tenantId, endpointId });
+    if (!notifies(event.kind)) continue;
+    try {
+      await startChild(notifyEndpointEvent, {
+        workflowId: notifyWorkflowId(event.id),
+        args: [{ endpointId, event }],
+        // The notifications go on after this run continues as new or ends.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (error) {
+      // Already started for this event (a run that was lost and resumed): it is under way.
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  }
+  return next;
 }

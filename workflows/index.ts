@@ -1,5 +1,6 @@
 /** Every workflow the worker runs. Each lives in its own file; this is the bundle's entry point. */
 export { deliverMessage } from './deliver-message';
 export { endpointLifecycle } from './endpoint';
-export { redeliverMessages, redeliverParked } from './redeliver';
+export { notifyEndpointEvent } from './notify';
+export { redeliverEndpoint } from './redeliver';
 export { maintenance } from './maintenance';

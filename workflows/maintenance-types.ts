@@ -22,6 +22,10 @@ export interface MaintenanceCounts {
   endpointStatusesCorrected: number;
   endpointWorkflowsStarted: number;
   parkedResumed: number;
+  endpointEventsDeleted: number;
+  notificationsDeleted: number;
+  /** Items a step could not repair (logged); the next run tries them again. */
+  itemsFailed: number;
 }
 
 export interface MaintenanceReport {
@@ -43,6 +47,9 @@ export const emptyMaintenanceCounts = (): MaintenanceCounts => ({
   endpointStatusesCorrected: 0,
   endpointWorkflowsStarted: 0,
   parkedResumed: 0,
+  endpointEventsDeleted: 0,
+  notificationsDeleted: 0,
+  itemsFailed: 0,
 });
 
 export function addCounts(total: MaintenanceCounts, part: Partial<MaintenanceCounts>): void {

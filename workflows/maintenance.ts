@@ -23,6 +23,11 @@ export async function maintenance(input: MaintenanceInput): Promise<MaintenanceR
     addCounts(counts, deleted);
     if ((deleted.messagesDeleted ?? 0) < RETENTION_BATCH) break;
   }
+  for (let batch = 0; batch < MAX_RETENTION_BATCHES; batch++) {
+    const pruned = await steps.pruneEndpointHistory({ cutoff: asOf - input.retentionMs, limit: RETENTION_BATCH });
+    addCounts(counts, pruned);
+    if ((pruned.endpointEventsDeleted ?? 0) < RETENTION_BATCH && (pruned.notificationsDeleted ?? 0) < RETENTION_BATCH) break;
+  }
   addCounts(counts, await steps.reconcileUnstartedMessages({ asOf, minAgeMs: input.minAgeMs }));
   addCounts(counts, await steps.reconcileOpenDeliveries({ asOf, minAgeMs: input.minAgeMs }));
   addCounts(counts, await steps.reconcileEndpoints({ asOf }));

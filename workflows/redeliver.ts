@@ -1,60 +1,71 @@
-import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+/**
+ * The one owner of an endpoint's undelivered messages (`redeliver-<endpoint id>`). Reactivation,
+ * recoverEndpoint, resendMessage and maintenance all hand it work by signal-with-start, so one run
+ * posts an endpoint's parked messages, one at a time, in the order their events happened.
+ */
+import { continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { deliverToEndpoint } from './deliver';
-import type { RedeliverMessagesInput, RedeliverParkedInput } from './definitions';
-import type { ParkedDelivery } from './delivery-types';
+import { redeliverSignal, type RedeliverEndpointInput } from './definitions';
 
-const { listParkedDeliveries, loadDeliveries } = proxyActivities<Activities>({
+const { listParkedDeliveries, handToRedelivery } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
 const BATCH = 50;
 
-/** Delivers one after the other; stops at the first that parks, since the endpoint is disabled again. */
-async function deliverInOrder(tenantId: string, endpointId: string, batch: ParkedDelivery[]): Promise<{ delivered: number; parked: boolean }> {
-  let delivered = 0;
-  for (const delivery of batch) {
-    const result = await deliverToEndpoint({
-      tenantId,
-      messageId: delivery.messageId,
-      endpointId,
-      previousAttempts: delivery.attemptCount,
-      isCancelled: () => false,
-      onRetry: () => undefined,
-    });
-    if (result.status === 'PARKED') return { delivered, parked: true };
-    if (result.status === 'SUCCEEDED') delivered += 1;
-  }
-  return { delivered, parked: false };
+export interface RedeliverEndpointResult {
+  delivered: number;
+  /** The endpoint was disabled again: the rest stay parked until the next reactivation. */
+  stillParked: boolean;
 }
 
-/**
- * After a reactivation: delivers the endpoint's parked messages one at a time, in the order their
- * events happened, each under the endpoint's retry policy. If the endpoint is disabled again, the
- * rest stay parked for the next reactivation.
- */
-export async function redeliverParked(input: RedeliverParkedInput): Promise<{ delivered: number; stillParked: boolean }> {
+export async function redeliverEndpoint(input: RedeliverEndpointInput): Promise<RedeliverEndpointResult> {
+  const { endpointId, tenantId } = input;
+  const owner = workflowInfo().workflowId;
+  const handed: string[] = [...(input.handed ?? [])];
+  let woken = false;
+  setHandler(redeliverSignal, ({ messageIds }) => {
+    handed.push(...messageIds);
+    woken = true;
+  });
   let delivered = input.deliveredBefore ?? 0;
-  for (;;) {
-    // Delivered ones leave PARKED, so the first page is always the next batch.
-    const batch = await listParkedDeliveries({ endpointId: input.endpointId, limit: BATCH });
-    if (batch.length === 0) return { delivered, stillParked: false };
-    const result = await deliverInOrder(input.tenantId, input.endpointId, batch);
-    delivered += result.delivered;
-    if (result.parked) return { delivered, stillParked: true };
-    if (workflowInfo().continueAsNewSuggested) await continueAsNew<typeof redeliverParked>({ ...input, deliveredBefore: delivered });
-  }
-}
 
-/** resendMessage and recoverEndpoint: delivers the given messages to one endpoint again, in event order. */
-export async function redeliverMessages(input: RedeliverMessagesInput): Promise<{ delivered: number; stoppedBecauseDisabled: boolean }> {
-  let delivered = 0;
-  for (let i = 0; i < input.messageIds.length; i += BATCH) {
-    const batch = await loadDeliveries({ endpointId: input.endpointId, messageIds: input.messageIds.slice(i, i + BATCH) });
-    const result = await deliverInOrder(input.tenantId, input.endpointId, batch);
-    delivered += result.delivered;
-    if (result.parked) return { delivered, stoppedBecauseDisabled: true };
+  const takeHanded = async () => {
+    while (handed.length > 0) await handToRedelivery({ endpointId, messageIds: handed.splice(0, BATCH), owner });
+  };
+
+  for (;;) {
+    await takeHanded();
+    woken = false;
+    // Delivered rows leave PARKED, so the first page is always the next batch in event order.
+    const batch = await listParkedDeliveries({ endpointId, limit: BATCH });
+    let stopped = false;
+    for (const { messageId } of batch) {
+      // Messages handed meanwhile may have earlier events: park them first, then list again.
+      if (handed.length > 0) break;
+      const result = await deliverToEndpoint({
+        tenantId,
+        messageId,
+        endpointId,
+        claimParked: true,
+        isCancelled: () => false,
+        onRetry: () => undefined,
+        throttle: { passes: 0 },
+      });
+      if (result.status === 'SUCCEEDED') delivered += 1;
+      if (result.status === 'PARKED') {
+        stopped = true;
+        break;
+      }
+    }
+    if (handed.length > 0 || woken) continue;
+    // Done, or disabled again. A signal that lands before this run closes is still seen: Temporal
+    // refuses to complete a run while a new signal waits, and runs the task again with it.
+    if (stopped || batch.length === 0) return { delivered, stillParked: stopped };
+    if (workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof redeliverEndpoint>({ endpointId, tenantId, handed, deliveredBefore: delivered });
+    }
   }
-  return { delivered, stoppedBecauseDisabled: false };
 }

@@ -28,14 +28,8 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   jitter: 0.1,
 };
 
-/**
- * The delay before retry number `retry` (1 = the first retry). A receiver's Retry-After wins over
- * the schedule but never exceeds the policy's maximum interval.
- */
-export function retryDelayMs(policy: RetryPolicy, retry: number, random: number, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined && retryAfterMs >= 0) {
-    return Math.min(retryAfterMs, policy.maxIntervalMs);
-  }
+/** The scheduled delay before retry number `retry` (1 = the first retry); see delivery-decision.ts for Retry-After. */
+export function retryDelayMs(policy: RetryPolicy, retry: number, random: number): number {
   const exponential = policy.initialIntervalMs * Math.pow(policy.backoffCoefficient, Math.max(0, retry - 1));
   const capped = Math.min(exponential, policy.maxIntervalMs);
   return Math.round(capped * (1 - policy.jitter * random));

@@ -99,13 +99,17 @@ export const resolvers: Resolvers = {
     id: (key) => key.keyId,
   },
 
+  EndpointEvent: {
+    id: (event) => event._id,
+  },
+
   MaintenanceRun: {
     id: (run) => run._id,
   },
 
   Endpoint: {
     id: (endpoint) => endpoint._id,
-    events: (endpoint, _, { services }) => services.endpoints.events(endpoint._id),
+    events: (endpoint, { first, after }, { services }) => services.endpoints.events(endpoint._id, first, after),
     stats: (endpoint, _, { services }) => services.history.stats(endpoint._id),
   },
 

@@ -1,9 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ValidationRule } from 'graphql';
 import { createSchema, createYoga, maskError as maskErrorDefault } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { projectRoot } from '../config';
@@ -11,6 +11,7 @@ import { UserError } from '../errors';
 import type { ApiContext, Services } from './context';
 import { resolvers } from './resolvers';
 import { unauthenticated } from './graphql-errors';
+import { queryCostRule } from './query-cost';
 
 export const typeDefs = readFileSync(path.join(projectRoot, 'schema.graphql'), 'utf8');
 
@@ -37,7 +38,9 @@ function maskError(error: unknown, message: string, isDev?: boolean): Error {
   return maskErrorDefault(error, message, isDev);
 }
 
-const sameSecret = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+/** Compares digests, which always have the same length: any token, of any length or alphabet, is just unequal. */
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+export const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
 export function createApi({ services, log, adminToken, graphiqlApiKey }: ApiOptions) {
   return createYoga<{ req?: IncomingMessage & { log?: Logger } }, ApiContext>({
@@ -51,6 +54,13 @@ export function createApi({ services, log, adminToken, graphiqlApiKey }: ApiOpti
     // At most 5 operations in one batched request.
     batching: { limit: 5 },
     plugins: [
+      // What a request loads, with `first` and list sizes counted; see query-cost.ts.
+      {
+        onValidate: ({ addValidationRule, context }: { addValidationRule: (rule: ValidationRule) => void; context: unknown }) => {
+          const variables = (context as { params?: { variables?: Record<string, unknown> } }).params?.variables ?? {};
+          addValidationRule(queryCostRule(variables));
+        },
+      },
       // Depth, cost, aliases, directives and tokens are bounded, so one request cannot cost the server much.
       EnvelopArmorPlugin({
         maxDepth: { n: 8 },

@@ -1,14 +1,13 @@
-import type { RaisedEvent } from '../../workflows/endpoint-lifecycle';
+import type { NotifyingKind, RaisedEvent } from '../../workflows/endpoint-lifecycle';
+
+export { notifies } from '../../workflows/endpoint-lifecycle';
 
 /** The operator webhook's event type for each lifecycle event that notifies. */
-export const OPS_EVENT_TYPES = {
+export const OPS_EVENT_TYPES: Record<NotifyingKind, string> = {
   ON_FAILURE: 'endpoint.failing',
   ON_FAILURE_RECOVERED: 'endpoint.recovered',
   ON_DEACTIVATION: 'endpoint.disabled',
-} as const;
-
-export type NotifyingKind = keyof typeof OPS_EVENT_TYPES;
-export const notifies = (kind: string): kind is NotifyingKind => kind in OPS_EVENT_TYPES;
+};
 
 export interface Notification {
   subject: string;

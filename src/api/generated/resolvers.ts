@@ -114,7 +114,7 @@ export type Endpoint = {
   /** When the endpoint was DISABLED; null otherwise. */
   disabledAt?: Maybe<Scalars['DateTime']['output']>;
   eventTypes: Array<Scalars['String']['output']>;
-  /** Lifecycle events, oldest first. */
+  /** Lifecycle events, oldest first, `first` (1 to 500) at a time after the event whose id is `after`. Kept as long as messages. */
   events: Array<EndpointEvent>;
   /** Since when the endpoint has been FAILING; null otherwise. */
   failingSince?: Maybe<Scalars['DateTime']['output']>;
@@ -127,12 +127,20 @@ export type Endpoint = {
   url: Scalars['String']['output'];
 };
 
+
+export type EndpointEventsArgs = {
+  after?: InputMaybe<Scalars['ID']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
 /** A lifecycle event the endpoint raised; the first three notify its contacts. */
 export type EndpointEvent = {
   __typename?: 'EndpointEvent';
   at: Scalars['DateTime']['output'];
   attempts?: Maybe<Scalars['Int']['output']>;
   error?: Maybe<Scalars['String']['output']>;
+  /** The event's id: pass it as `after` to Endpoint.events for the events that follow. */
+  id: Scalars['ID']['output'];
   kind: EndpointEventKind;
   messageId?: Maybe<Scalars['ID']['output']>;
   reason: Scalars['String']['output'];
@@ -663,7 +671,7 @@ export type EndpointResolvers<ContextType = ApiContext, ParentType extends Resol
   description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   disabledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   eventTypes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
-  events?: Resolver<Array<ResolversTypes['EndpointEvent']>, ParentType, ContextType>;
+  events?: Resolver<Array<ResolversTypes['EndpointEvent']>, ParentType, ContextType, RequireFields<EndpointEventsArgs, 'first'>>;
   failingSince?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   notifyEmails?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
@@ -678,6 +686,7 @@ export type EndpointEventResolvers<ContextType = ApiContext, ParentType extends 
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   attempts?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['EndpointEventKind'], ParentType, ContextType>;
   messageId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;

@@ -1,0 +1,39 @@
+import type { Collection } from 'mongodb';
+import type { EndpointDoc, SealedSecret } from '../db/types';
+import type { CreateEndpointFields } from '../validation';
+import type { EndpointStatus } from '../../workflows/delivery-types';
+
+/** Every write to the endpoints collection. The status fields are written only by the endpoint's lifecycle workflow. */
+export function createEndpointStore(endpoints: Collection<EndpointDoc>, now: () => Date) {
+  return {
+    get: (id: string) => endpoints.findOne({ _id: id }),
+    insert: async (endpoint: EndpointDoc) => void (await endpoints.insertOne(endpoint)),
+    async updateFields(id: string, fields: Partial<CreateEndpointFields>): Promise<void> {
+      await endpoints.updateOne({ _id: id }, { $set: { ...fields, updatedAt: now() } });
+    },
+    async setSecrets(id: string, secrets: SealedSecret[]): Promise<void> {
+      await endpoints.updateOne({ _id: id }, { $set: { secrets, updatedAt: now() } });
+    },
+    async markDeleted(id: string): Promise<Date> {
+      const at = now();
+      await endpoints.updateOne({ _id: id }, { $set: { deletedAt: at, updatedAt: at } });
+      return at;
+    },
+    async setLifecycleStatus(id: string, status: { status: EndpointStatus; failingSince: number | null; disabledAt: number | null }): Promise<void> {
+      const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
+      await endpoints.updateOne(
+        { _id: id },
+        { $set: { status: status.status, failingSince: toDate(status.failingSince), disabledAt: toDate(status.disabledAt), updatedAt: now() } },
+      );
+    },
+    /** Maintenance walks live endpoints by `_id`, a bounded page at a time. */
+    listLive: (afterId: string | null, limit: number) =>
+      endpoints
+        .find({ deletedAt: null, ...(afterId ? { _id: { $gt: afterId } } : {}) })
+        .sort({ _id: 1 })
+        .limit(limit)
+        .toArray(),
+  };
+}
+
+export type EndpointStore = ReturnType<typeof createEndpointStore>;

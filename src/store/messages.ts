@@ -1,0 +1,29 @@
+import type { Collection } from 'mongodb';
+import { deleteByIds, findByIds, isDuplicateKeyError } from '../db/mongo';
+import type { MessageDoc } from '../db/types';
+
+/** Every write to the messages collection. A stored message never changes. */
+export function createMessageStore(messages: Collection<MessageDoc>) {
+  return {
+    get: (id: string) => messages.findOne({ _id: id }),
+    getMany: (ids: string[]) => findByIds(messages, ids),
+    /** Stores a new message; returns the one already stored under its id instead, if any (an idempotency key repeated). */
+    async insertOrGet(message: MessageDoc): Promise<{ stored: MessageDoc; inserted: boolean }> {
+      try {
+        await messages.insertOne(message);
+        return { stored: message, inserted: true };
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        const first = await messages.findOne({ _id: message._id });
+        if (!first) throw error;
+        return { stored: first, inserted: false };
+      }
+    },
+    /** Retention: messages created before the cutoff, unsorted (see deleteExpiredBatch). */
+    listExpired: (cutoff: Date, limit: number) =>
+      messages.find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } }).limit(limit).toArray(),
+    deleteMany: (ids: string[]) => deleteByIds(messages, ids),
+  };
+}
+
+export type MessageStore = ReturnType<typeof createMessageStore>;
