@@ -119,7 +119,8 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
       await eachItem(byWorkflow, counts, 'open deliveries', async ([workflowId, deliveries]) => {
         const description = await describeOrNull(temporal, workflowId);
         if (description?.status.name === 'RUNNING') return;
-        if (workflowId.startsWith('redeliver-')) {
+        // An endpoint's redelivery, or a redelivery run of an earlier version (resend-…, redeliver-…-<n>).
+        if (workflowId.startsWith('redeliver-') || workflowId.startsWith('resend-')) {
           const { endpointId, tenantId } = deliveries[0]!;
           const handed = deliveries.filter((d) => d.endpointId === endpointId).map((d) => d.messageId);
           await startRedelivery(temporal, taskQueue, tenantId, endpointId, handed);

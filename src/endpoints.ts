@@ -54,7 +54,7 @@ export function createEndpointService({
     } catch (error) {
       const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
       if (cause instanceof ApplicationFailure && (cause.type === 'ENDPOINT_NOT_DISABLED' || cause.type === 'ENDPOINT_ALREADY_DISABLED')) {
-        throw new UserError(cause.type, `endpoint ${JSON.stringify(endpoint._id)}: ${cause.message}`);
+        throw new UserError(cause.type, `endpoint ${JSON.stringify(endpoint._id)} ${cause.message}`);
       }
       throw error;
     }

@@ -214,26 +214,34 @@ test('410 Gone disables the endpoint at once, after a single attempt', async () 
   expect(r.requests).toHaveLength(1);
 });
 
-test('Retry-After on 429 and 503 sets the next delay, bounded by the policy maximum', async () => {
-  const policy = { retriesUntilFailure: 5, maxRetries: 5, initialIntervalMs: 5_000, backoffCoefficient: 1, maxIntervalMs: 5_000, jitter: 0 };
-  const r = await receiver((req, i, res) => {
-    if (i === 0) return answer(429, 'slow down', { 'retry-after': '1' })(req, i, res);
-    if (i === 1) return answer(503, 'maintenance', { 'retry-after': '3600' })(req, i, res);
-    return answer(202)(req, i, res);
-  });
+test('Retry-After on 429 and 503 can only lengthen the next delay, up to the policy maximum; elsewhere it is ignored', async () => {
+  const policy = { retriesUntilFailure: 5, maxRetries: 5, initialIntervalMs: 500, backoffCoefficient: 1, maxIntervalMs: 3_000, jitter: 0 };
+  const answers = [
+    answer(429, 'slow down', { 'retry-after': '2' }),
+    answer(503, 'proxy', { 'retry-after': '0' }),
+    answer(500, 'oops', { 'retry-after': '3600' }),
+    answer(503, 'maintenance', { 'retry-after': '3600' }),
+    answer(202),
+  ];
+  const r = await receiver((req, i, res) => answers[Math.min(i, answers.length - 1)]!(req, i, res));
   await createEndpoint({ url: r.url, retryPolicy: policy });
   const sent = await send({ eventType: 'a.b', payload: {} });
-  await r.waitFor(3, 30_000);
-  const [a, b, c] = r.requests.map((q) => q.receivedAt);
-  // 1 s asked for; the schedule alone would have waited 5 s.
-  expect(b! - a!).toBeGreaterThanOrEqual(950);
-  expect(b! - a!).toBeLessThan(4_000);
-  // An hour asked for, bounded by maxIntervalMs (5 s).
-  expect(c! - b!).toBeGreaterThanOrEqual(4_950);
-  expect(c! - b!).toBeLessThan(20_000);
+  await r.waitFor(5, 30_000);
+  const gaps = r.requests.slice(1).map((q, i) => q.receivedAt - r.requests[i]!.receivedAt);
+  // 2 s asked for on 429: longer than the schedule's 0.5 s, so it is kept.
+  expect(gaps[0]).toBeGreaterThanOrEqual(1_950);
+  // Retry-After: 0 on 503 does not shorten the schedule's 0.5 s (defect 9).
+  expect(gaps[1]).toBeGreaterThanOrEqual(450);
+  expect(gaps[1]).toBeLessThan(1_900);
+  // On a 500 the header is ignored: the schedule's 0.5 s, not an hour.
+  expect(gaps[2]).toBeGreaterThanOrEqual(450);
+  expect(gaps[2]).toBeLessThan(1_900);
+  // An hour asked for on 503, bounded by maxIntervalMs (3 s).
+  expect(gaps[3]).toBeGreaterThanOrEqual(2_950);
+  expect(gaps[3]).toBeLessThan(10_000);
   await eventually(async () => (await deliveryStatus(sent.id)) === 'SUCCEEDED' || undefined, 10_000, 'SUCCEEDED');
   const history = await stack.gql(MESSAGE, { id: sent.id });
-  expect(history.data.message.deliveries[0].attempts.map((x: { statusCode: number }) => x.statusCode)).toEqual([429, 503, 202]);
+  expect(history.data.message.deliveries[0].attempts.map((x: { statusCode: number }) => x.statusCode)).toEqual([429, 503, 500, 503, 202]);
 });
 
 test('a notification channel that is down delays only itself: the others go out, and its mail arrives once it is back', async () => {

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
@@ -21,8 +22,20 @@ import {
   reactivateUpdate,
   type EndpointLifecycleInput,
 } from './definitions';
-import { applyLifecycleInput, initialLifecycleState, notifies, type LifecycleInput, type LifecycleState } from './endpoint-lifecycle';
+import { applyLifecycleInput, initialLifecycleState, NOTIFICATION_CHANNELS, notifies, type LifecycleInput, type LifecycleState } from './endpoint-lifecycle';
 import { notifyEndpointEvent } from './notify';
+
+/**
+ * Runs recorded before notifications became child workflows sent them as activities of this workflow,
+ * and started a redelivery child per reactivation; their histories replay through these.
+ */
+const NOTIFY_AS_CHILD = 'notifications-as-child-workflows';
+const ONE_REDELIVERY_OWNER = 'one-redelivery-workflow-per-endpoint';
+const legacy = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '24 hours',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+});
 
 /** Writing the status and the event to MongoDB, and waking the redelivery: short, retried until they land. */
 const { saveLifecycle, wakeRedelivery } = proxyActivities<Activities>({
@@ -65,41 +78,56 @@ export async function endpointLifecycle(input: EndpointLifecycleInput): Promise<
   setHandler(lifecycleStateQuery, () => state);
   setHandler(disableUpdate, ({ by }) => untilApplied(enqueue({ type: 'disable', by })), {
     validator: (_request: { by: string }) => {
-      if (state.status === 'DISABLED') throw ApplicationFailure.nonRetryable('the endpoint is already disabled', LIFECYCLE_REFUSALS.alreadyDisabled);
+      if (state.status === 'DISABLED') throw ApplicationFailure.nonRetryable('is already disabled', LIFECYCLE_REFUSALS.alreadyDisabled);
     },
   });
   setHandler(reactivateUpdate, ({ by }) => untilApplied(enqueue({ type: 'reactivate', by })), {
     validator: (_request: { by: string }) => {
       if (state.status !== 'DISABLED') {
-        throw ApplicationFailure.nonRetryable(`the endpoint is ${state.status}, not DISABLED: only a disabled endpoint can be reactivated`, LIFECYCLE_REFUSALS.notDisabled);
+        throw ApplicationFailure.nonRetryable(`is ${state.status}, not DISABLED: only a disabled endpoint can be reactivated`, LIFECYCLE_REFUSALS.notDisabled);
       }
     },
   });
 
   const historyIsLarge = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
 
+  const legacyNotifications = new Set<Promise<unknown>>();
   while (!deleted) {
     await condition(() => queue.length > 0 || deleted || historyIsLarge());
     while (queue.length > 0 && !deleted) {
-      state = await apply(endpointId, tenantId, state, queue.shift()!);
+      state = await apply(endpointId, tenantId, state, queue.shift()!, legacyNotifications);
       applied += 1;
     }
     if (historyIsLarge() && !deleted) {
+      await Promise.all(legacyNotifications);
       await condition(allHandlersFinished);
       const carried: EndpointLifecycleInput = { endpointId, tenantId, state, pending: queue, deleted };
       await continueAsNew<typeof endpointLifecycle>(carried);
     }
   }
+  await Promise.all(legacyNotifications);
   await condition(allHandlersFinished);
 }
 
-async function apply(endpointId: string, tenantId: string, state: LifecycleState, input: LifecycleInput): Promise<LifecycleState> {
+async function apply(endpointId: string, tenantId: string, state: LifecycleState, input: LifecycleInput, legacyNotifications: Set<Promise<unknown>>): Promise<LifecycleState> {
   const { state: next, events } = applyLifecycleInput(endpointId, state, input, Date.now());
   if (events.length === 0) return state;
   await saveLifecycle({ endpointId, tenantId, status: next.status, failingSince: next.failingSince, disabledAt: next.disabledAt, events });
   for (const event of events) {
-    if (event.kind === 'REACTIVATED') await wakeRedelivery({ tenantId, endpointId });
+    if (event.kind === 'REACTIVATED') {
+      if (patched(ONE_REDELIVERY_OWNER)) await wakeRedelivery({ tenantId, endpointId });
+      else await startChild('redeliverParked', { workflowId: `redeliver-${endpointId}-${next.eventCount}`, args: [{ endpointId, tenantId }], parentClosePolicy: ParentClosePolicy.ABANDON });
+      continue;
+    }
     if (!notifies(event.kind)) continue;
+    if (!patched(NOTIFY_AS_CHILD)) {
+      for (const channel of NOTIFICATION_CHANNELS) {
+        const sent = legacy.notify({ endpointId, event, channel }).catch(() => undefined);
+        legacyNotifications.add(sent);
+        void sent.finally(() => legacyNotifications.delete(sent));
+      }
+      continue;
+    }
     try {
       await startChild(notifyEndpointEvent, {
         workflowId: notifyWorkflowId(event.id),

@@ -1,4 +1,4 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { addCounts, emptyMaintenanceCounts, MAX_RETENTION_BATCHES, RETENTION_BATCH, type MaintenanceInput, type MaintenanceReport } from './maintenance-types';
 
@@ -23,7 +23,8 @@ export async function maintenance(input: MaintenanceInput): Promise<MaintenanceR
     addCounts(counts, deleted);
     if ((deleted.messagesDeleted ?? 0) < RETENTION_BATCH) break;
   }
-  for (let batch = 0; batch < MAX_RETENTION_BATCHES; batch++) {
+  // Runs recorded before endpoint events were pruned replay without this step.
+  for (let batch = 0; patched('prune-endpoint-history') && batch < MAX_RETENTION_BATCHES; batch++) {
     const pruned = await steps.pruneEndpointHistory({ cutoff: asOf - input.retentionMs, limit: RETENTION_BATCH });
     addCounts(counts, pruned);
     if ((pruned.endpointEventsDeleted ?? 0) < RETENTION_BATCH && (pruned.notificationsDeleted ?? 0) < RETENTION_BATCH) break;
