@@ -60,7 +60,8 @@ async function attemptOnce(input: AttemptDeliveryInput, local: boolean): Promise
   } catch (error) {
     // A fault no retry fixes (a secret the worker cannot decrypt): an attempt that failed on our side,
     // under the endpoint's retry policy, so an operator can fix it before the delivery is parked.
-    const cause = error instanceof ActivityFailure ? error.cause : undefined;
+    // A local activity's failure can arrive unwrapped, an ordinary one inside an ActivityFailure.
+    const cause = error instanceof ActivityFailure ? error.cause : error;
     if (cause instanceof ApplicationFailure && cause.type && NON_RETRYABLE_FAILURE_TYPES.includes(cause.type)) {
       const retryPolicy = (cause.details?.[0] as RetryPolicy | undefined) ?? DEFAULT_RETRY_POLICY;
       return { kind: 'failed', reason: 'internal', statusCode: null, error: `${cause.type}: ${cause.message}`, retryPolicy };
