@@ -31,6 +31,8 @@ export interface TestStack {
   mongo: Mongo;
   temporal: Client;
   worker: Worker;
+  /** Stops the worker and starts a new one on the same task queue. */
+  restartWorker(): Promise<void>;
   services: Services;
   taskQueue: string;
   /** Runs one maintenance pass now, as the schedule would, and returns its report. */
@@ -71,7 +73,7 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
   const config = loadConfig({ ...testEnv(), ...options.env });
   const secretBox = createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY!);
   const urlPolicy = urlPolicyOf(config);
-  const worker = await createWorker({
+  const makeWorker = () => createWorker({
     connection,
     temporal,
     notifier: (agent) => createNotifier(config, agent, log),
@@ -86,7 +88,8 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
     responseBodyLimit: 4096,
     workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE! },
   });
-  const running = worker.run();
+  let worker = await makeWorker();
+  let running = worker.run();
   const services = createServices({
     db: mongo.collections,
     temporal,
@@ -127,6 +130,14 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
     mongo,
     temporal,
     worker,
+    async restartWorker() {
+      // The SDK's default grace time is none: activities in flight are cancelled, as a crash would leave them.
+      stack.worker.shutdown();
+      await running.catch(() => undefined);
+      worker = await makeWorker();
+      stack.worker = worker;
+      running = worker.run();
+    },
     services,
     taskQueue,
     async gql(query, variables = {}, key = stack.apiKey) {
@@ -140,7 +151,7 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
     async stop() {
       await api.close();
       worker.shutdown();
-      await running;
+      await running.catch(() => undefined);
       await connection.close();
       await temporal.connection.close();
       await mongo.db.dropDatabase();

@@ -1,0 +1,273 @@
+/**
+ * A randomized model-based test of the delivery core on the real servers. Each run draws a sequence
+ * of operations (sends with and without idempotency keys, disable, reactivate, recover, resend,
+ * delete, update, maintenance, receivers that change behaviour, a worker restart), runs it against
+ * Hookflow, waits until the system is quiet, and checks the invariants the delivery core promises.
+ *
+ *   MODEL_RUNS (default 3), MODEL_OPS (default 25), MODEL_SEED (replays a run), MODEL_PATH (fast-check's path).
+ *
+ * The seed is printed at the start of every run; a failure prints fast-check's seed and path, which
+ * MODEL_SEED and MODEL_PATH replay.
+ */
+import type { ServerResponse } from 'node:http';
+import fc from 'fast-check';
+import { deliveryId } from '../src/db/types';
+import { startReceiver, type ReceivedRequest, type Receiver } from './helpers/receiver';
+import { eventually, startStack, type TestStack } from './helpers/stack';
+
+const RUNS = Number(process.env.MODEL_RUNS ?? 3);
+const OPS = Number(process.env.MODEL_OPS ?? 25);
+const SEED = process.env.MODEL_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.MODEL_SEED);
+const DELIVERY_TIMEOUT_MS = 700;
+const POLICY = { retriesUntilFailure: 1, maxRetries: 2, initialIntervalMs: 50, backoffCoefficient: 2, maxIntervalMs: 200, jitter: 0 };
+const ENDPOINTS = 3;
+
+type Behaviour = 'ok' | 'error' | 'throttle' | 'gone' | 'hang' | 'reset';
+type Op =
+  | { kind: 'send'; key: number | null }
+  | { kind: 'disable' | 'reactivate' | 'recover' | 'delete'; endpoint: number }
+  | { kind: 'resend'; message: number; endpoint: number }
+  | { kind: 'update'; endpoint: number; maxRetries: number }
+  | { kind: 'behave'; endpoint: number; behaviour: Behaviour }
+  | { kind: 'maintenance' }
+  | { kind: 'restartWorker' }
+  | { kind: 'pause'; ms: number };
+
+const endpointIndex = fc.integer({ min: 0, max: ENDPOINTS - 1 });
+const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 8, arbitrary: fc.record({ kind: fc.constant('send' as const), key: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('disable' as const, 'reactivate' as const), endpoint: endpointIndex }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('recover' as const), endpoint: endpointIndex }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), endpoint: endpointIndex }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('resend' as const), message: fc.nat(30), endpoint: endpointIndex }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('update' as const), endpoint: endpointIndex, maxRetries: fc.integer({ min: 1, max: 3 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('behave' as const), endpoint: endpointIndex, behaviour: fc.constantFrom<Behaviour>('ok', 'ok', 'error', 'throttle', 'gone', 'hang', 'reset') }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'maintenance' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'restartWorker' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), ms: fc.integer({ min: 20, max: 400 }) }) },
+);
+
+/** What a receiver answered to each request, as the attempt log must record it (null: no HTTP status). */
+interface Answered {
+  messageId: string;
+  statusCode: number | null;
+}
+
+/** A receiver whose behaviour the run switches; it remembers what it answered to each request. */
+async function scriptedReceiver() {
+  let behaviour: Behaviour = 'ok';
+  const answered: Answered[] = [];
+  const receiver = await startReceiver((request: ReceivedRequest, _index: number, res: ServerResponse) => {
+    const messageId = request.headers['message-id'] as string;
+    const current = behaviour;
+    const reply = (status: number, headers: Record<string, string> = {}) => {
+      answered.push({ messageId, statusCode: status });
+      res.writeHead(status, headers);
+      res.end();
+    };
+    if (current === 'ok') return reply(202);
+    if (current === 'error') return reply(500);
+    if (current === 'throttle') return reply(429, { 'retry-after': '0' });
+    if (current === 'gone') return reply(410);
+    answered.push({ messageId, statusCode: null });
+    if (current === 'reset') return void res.socket?.destroy();
+    // Longer than the delivery timeout: the attempt times out, and the answer comes too late to count.
+    setTimeout(() => {
+      res.writeHead(202);
+      res.end();
+    }, DELIVERY_TIMEOUT_MS + 500);
+  });
+  return {
+    receiver,
+    answered,
+    setBehaviour: (next: Behaviour) => void (behaviour = next),
+  };
+}
+
+let stack: TestStack;
+const receivers: Receiver[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ deliveryTimeoutMs: DELIVERY_TIMEOUT_MS });
+});
+afterAll(async () => {
+  await Promise.all(receivers.map((r) => r.close()));
+  await stack?.stop();
+});
+
+async function gqlOk<T = any>(query: string, variables: Record<string, unknown>, apiKey: string): Promise<T> {
+  const response = await stack.gql(query, variables, apiKey);
+  if (response.errors) throw new Error(`${query.slice(0, 60)}: ${JSON.stringify(response.errors)}`);
+  return response.data as T;
+}
+
+/** Quiet: no delivery or redelivery of the tenant runs, and no delivery row changed for a while. */
+async function quiescence(tenantId: string): Promise<void> {
+  let last = '';
+  let stableSince = Date.now();
+  await eventually(
+    async () => {
+      const running = await stack.temporal.workflow.count(
+        `HookflowTenantId = '${tenantId}' AND ExecutionStatus = 'Running' AND WorkflowType IN ('deliverMessage', 'redeliverEndpoint')`,
+      );
+      const rows = await stack.mongo.collections.deliveries.find({ tenantId }, { projection: { status: 1, attemptCount: 1 } }).toArray();
+      const snapshot = `${running.count}|${rows.map((r) => `${r._id}:${r.status}:${r.attemptCount}`).sort().join(',')}`;
+      if (snapshot !== last) {
+        last = snapshot;
+        stableSince = Date.now();
+        return undefined;
+      }
+      return running.count === 0 && Date.now() - stableSince > 1_500 ? true : undefined;
+    },
+    120_000,
+    'the system to be quiet',
+  );
+}
+
+async function runModel(ops: Op[]): Promise<void> {
+  const { tenantId, apiKey } = await stack.useNewTenant();
+  const scripted = await Promise.all(Array.from({ length: ENDPOINTS }, scriptedReceiver));
+  receivers.push(...scripted.map((s) => s.receiver));
+  const endpoints: string[] = [];
+  for (const s of scripted) {
+    const created = await gqlOk('mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }', { input: { url: s.receiver.url, retryPolicy: POLICY } }, apiKey);
+    endpoints.push(created.createEndpoint.endpoint.id);
+  }
+  const deleted = new Set<string>();
+  const messages: { id: string; occurredAt: number }[] = [];
+  let clock = Date.UTC(2026, 0, 1);
+  let restarts = 0;
+  const call = async (query: string, variables: Record<string, unknown>, allowed: string[] = []) => {
+    const response = await stack.gql(query, variables, apiKey);
+    const code = response.errors?.[0]?.extensions?.code;
+    if (response.errors && !allowed.includes(code ?? '')) throw new Error(`${query.slice(0, 60)}: ${JSON.stringify(response.errors)}`);
+    return response;
+  };
+
+  for (const op of ops) {
+    const endpoint = 'endpoint' in op ? endpoints[op.endpoint]! : '';
+    switch (op.kind) {
+      case 'send': {
+        // Events happen out of order: occurredAt is drawn from the op's position with a shuffle.
+        clock += 1_000;
+        const occurredAt = clock - (messages.length % 3) * 1_500;
+        const input = { eventType: 'model.event', payload: { n: messages.length }, occurredAt: new Date(occurredAt).toISOString(), ...(op.key === null ? {} : { idempotencyKey: `k${op.key}` }) };
+        const id = (await gqlOk('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input }, apiKey)).sendMessage.id;
+        if (!messages.some((m) => m.id === id)) messages.push({ id, occurredAt });
+        break;
+      }
+      case 'disable':
+        await call('mutation ($id: ID!) { disableEndpoint(id: $id) { status } }', { id: endpoint }, ['ENDPOINT_ALREADY_DISABLED', 'NOT_FOUND']);
+        break;
+      case 'reactivate':
+        await call('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', { id: endpoint }, ['ENDPOINT_NOT_DISABLED', 'NOT_FOUND']);
+        break;
+      case 'recover':
+        await call('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued } }', { id: endpoint, since: new Date(Date.now() - 3_600_000).toISOString() }, ['NOT_FOUND']);
+        break;
+      case 'delete':
+        if ((await call('mutation ($id: ID!) { deleteEndpoint(id: $id) { id } }', { id: endpoint }, ['NOT_FOUND'])).data) deleted.add(endpoint);
+        break;
+      case 'resend': {
+        const message = messages[op.message % Math.max(1, messages.length)];
+        if (message) await call('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: message.id, e: endpoint }, ['NOT_FOUND']);
+        break;
+      }
+      case 'update':
+        await call('mutation ($id: ID!, $input: UpdateEndpointInput!) { updateEndpoint(id: $id, input: $input) { id } }', { id: endpoint, input: { retryPolicy: { maxRetries: op.maxRetries, retriesUntilFailure: 1 } } }, ['NOT_FOUND']);
+        break;
+      case 'behave':
+        scripted[op.endpoint]!.setBehaviour(op.behaviour);
+        break;
+      case 'maintenance':
+        await stack.runMaintenance({ asOf: Date.now() + 120_000 });
+        break;
+      case 'restartWorker':
+        restarts += 1;
+        await stack.restartWorker();
+        break;
+      case 'pause':
+        await new Promise((resolve) => setTimeout(resolve, op.ms));
+        break;
+    }
+  }
+
+  await quiescence(tenantId);
+  await checkInvariants(endpoints, scripted, messages, deleted, restarts);
+
+  // Every receiver answers again and every disabled endpoint is reactivated: what was parked arrives, in event order.
+  const before = scripted.map((s) => s.receiver.requests.length);
+  for (const s of scripted) s.setBehaviour('ok');
+  const reactivated = new Set<string>();
+  for (const id of endpoints) {
+    if (deleted.has(id)) continue;
+    const response = await call('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', { id }, ['ENDPOINT_NOT_DISABLED']);
+    if (response.data) reactivated.add(id);
+  }
+  await quiescence(tenantId);
+  const occurred = new Map(messages.map((m) => [m.id, m.occurredAt]));
+  endpoints.forEach((id, i) => {
+    if (!reactivated.has(id)) return;
+    const after = scripted[i]!.receiver.requests.slice(before[i]).map((q) => occurred.get(q.headers['message-id'] as string)!);
+    expect({ endpoint: id, order: after }).toEqual({ endpoint: id, order: [...after].sort((a, b) => a - b) });
+  });
+  await checkInvariants(endpoints, scripted, messages, deleted, restarts);
+  for (const [id, status] of await statuses(endpoints)) if (!deleted.has(id)) expect({ endpoint: id, status }).toEqual({ endpoint: id, status: 'ACTIVE' });
+
+  const first = await stack.runMaintenance({ asOf: Date.now() + 120_000 });
+  const second = await stack.runMaintenance({ asOf: Date.now() + 120_000 });
+  const repairs = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).filter(([key, n]) => n > 0 && key !== 'endpointEventsDeleted' && key !== 'notificationsDeleted'));
+  expect({ afterFirstRun: first.counts.itemsFailed, secondRun: repairs({ ...second.counts }) }).toEqual({ afterFirstRun: 0, secondRun: {} });
+}
+
+async function statuses(endpoints: string[]): Promise<Map<string, string>> {
+  const docs = await stack.mongo.collections.endpoints.find({ _id: { $in: endpoints } }).toArray();
+  return new Map(docs.map((d) => [d._id, d.status]));
+}
+
+async function checkInvariants(
+  endpoints: string[],
+  scripted: Awaited<ReturnType<typeof scriptedReceiver>>[],
+  messages: { id: string }[],
+  deleted: Set<string>,
+  restarts: number,
+): Promise<void> {
+  const db = stack.mongo.collections;
+  const endpointStatus = await statuses(endpoints);
+  for (const { id: messageId } of messages) {
+    const message = (await db.messages.findOne({ _id: messageId }))!;
+    for (const endpointId of message.endpointIds) {
+      const index = endpoints.indexOf(endpointId);
+      const row = (await db.deliveries.findOne({ _id: deliveryId(messageId, endpointId) }))!;
+      const answers = scripted[index]!.answered.filter((a) => a.messageId === messageId);
+      const acknowledged = answers.some((a) => a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300);
+      const where = `${row._id} (${row.status}, endpoint ${endpointStatus.get(endpointId)}${deleted.has(endpointId) ? ', deleted' : ''})`;
+      // Exactly one of: acknowledged, parked on a disabled endpoint, cancelled with its endpoint.
+      const state =
+        row.status === 'SUCCEEDED' && acknowledged ? 'acknowledged'
+        : row.status === 'PARKED' && endpointStatus.get(endpointId) === 'DISABLED' && !deleted.has(endpointId) ? 'parked'
+        : row.status === 'CANCELLED' && deleted.has(endpointId) ? 'cancelled'
+        : 'inconsistent';
+      expect({ delivery: where, state }).toEqual({ delivery: where, state: expect.stringMatching(/^(acknowledged|parked|cancelled)$/) });
+
+      // The attempt log says what the receiver saw: as many attempts, with the same answers. A worker
+      // stopped mid-attempt may leave a request unrecorded; there are at most as many such as restarts.
+      const attempts = (await db.attempts.find({ deliveryId: row._id }).toArray()).map((a) => a.statusCode);
+      const seen = answers.map((a) => a.statusCode);
+      const sorted = (codes: (number | null)[]) => [...codes].sort((a, b) => (a ?? 0) - (b ?? 0));
+      if (restarts === 0) expect({ delivery: where, attempts: sorted(attempts) }).toEqual({ delivery: where, attempts: sorted(seen) });
+      else expect(seen.length - attempts.length).toBeLessThanOrEqual(restarts);
+      expect(row.attemptCount).toBeGreaterThanOrEqual(attempts.length);
+    }
+  }
+}
+
+test(`the delivery core keeps its invariants over ${RUNS} random runs of ${OPS} operations (seed ${SEED})`, async () => {
+  process.stdout.write(`model test: seed ${SEED}, ${RUNS} runs of ${OPS} operations (replay with MODEL_SEED=${SEED})\n`);
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArbitrary, { minLength: OPS, maxLength: OPS }), async (ops) => {
+      await runModel(ops);
+    }),
+    { seed: SEED, numRuns: RUNS, endOnFailure: true, ...(process.env.MODEL_PATH ? { path: process.env.MODEL_PATH } : {}), verbose: 1 },
+  );
+}, 600_000);
