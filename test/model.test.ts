@@ -270,4 +270,4 @@ test(`the delivery core keeps its invariants over ${RUNS} random runs of ${OPS} 
     }),
     { seed: SEED, numRuns: RUNS, endOnFailure: true, ...(process.env.MODEL_PATH ? { path: process.env.MODEL_PATH } : {}), verbose: 1 },
   );
-}, 600_000);
+}, Math.max(600_000, RUNS * 60_000));
