@@ -38,7 +38,7 @@ async function timingReceiver() {
     requests += 1;
     const id = String(req.headers['message-id']);
     if (!firstSeen.has(id)) firstSeen.set(id, performance.timeOrigin + performance.now());
-    answer(202)(req, i, res);
+    void answer(202)(req, i, res);
   });
   return { receiver, firstSeen, requests: () => requests };
 }

@@ -7,7 +7,7 @@ import { loadWorkflowBundle } from '../src/workflow-bundle';
 import { freePort, startFerretDb, startTemporalDevServer, type ChildServer } from '../src/dev/servers';
 
 declare global {
-  // eslint-disable-next-line no-var
+
   var hookflowTestServers: { servers: ChildServer[]; dir: string } | undefined;
 }
 
