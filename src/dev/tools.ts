@@ -19,6 +19,54 @@ const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 const FERRETDB_VERSION = 'v1.24.2';
 
 /**
+ * FerretDB v1 applies `update`, `findAndModify` and `delete` as a read, a change made in Go, and a
+ * write, in separate SQLite transactions: two concurrent updates of one document can lose one of
+ * them (an `$inc` overwritten by a concurrent `$set`), and a conditional update can act on a state
+ * that has just changed. MongoDB makes every single-document write atomic, and Hookflow relies on
+ * that (fenced delivery rows, attempt numbers allocated by `$inc`). These patches give each
+ * collection a lock held across the read and the write, so the embedded store keeps MongoDB's promise.
+ */
+const ATOMIC_DOCUMENT_WRITES = [
+  {
+    file: 'internal/handler/msg_update.go',
+    from: `import (\n\t"context"\n`,
+    to: `import (\n\t"context"\n\t"sync"\n`,
+  },
+  {
+    file: 'internal/handler/msg_update.go',
+    from: '// MsgUpdate implements `update` command.',
+    to: [
+      '// collectionWrites serializes the read-modify-write of documents per collection (patched in by Hookflow).',
+      'var collectionWrites sync.Map',
+      '',
+      '// lockCollection locks db.collection for writing and returns the unlock.',
+      'func lockCollection(db, collection string) func() {',
+      '\tm, _ := collectionWrites.LoadOrStore(db+"."+collection, new(sync.Mutex))',
+      '\tm.(*sync.Mutex).Lock()',
+      '\treturn m.(*sync.Mutex).Unlock',
+      '}',
+      '',
+      '// MsgUpdate implements `update` command.',
+    ].join('\n'),
+  },
+  {
+    file: 'internal/handler/msg_update.go',
+    from: 'matched, modified, upserted, err := h.updateDocument(connCtx, params)',
+    to: 'unlock := lockCollection(params.DB, params.Collection)\n\tmatched, modified, upserted, err := h.updateDocument(connCtx, params)\n\tunlock()',
+  },
+  {
+    file: 'internal/handler/msg_findandmodify.go',
+    from: 'res, err := h.findAndModifyDocument(connCtx, params)',
+    to: 'unlock := lockCollection(params.DB, params.Collection)\n\tres, err := h.findAndModifyDocument(connCtx, params)\n\tunlock()',
+  },
+  {
+    file: 'internal/handler/msg_delete.go',
+    from: 'd, err = h.execDelete(connCtx, c, &p)',
+    to: 'unlock := lockCollection(params.DB, params.Collection)\n\t\td, err = h.execDelete(connCtx, c, &p)\n\t\tunlock()',
+  },
+];
+
+/**
  * Source patches applied to FerretDB before the launcher is built against it.
  *
  * FerretDB v1.24.2's SQLite backend creates the unique `_id` index on the expression
@@ -33,6 +81,7 @@ export const FERRETDB_PATCHES = [
     from: `IDColumn = DefaultColumn + "->'$._id'"`,
     to: `IDColumn = DefaultColumn + "->'_id'"`,
   },
+  ...ATOMIC_DOCUMENT_WRITES,
 ];
 
 /** Keyed by the launcher's sources and the patches, so a change to either builds a new binary. */
