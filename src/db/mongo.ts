@@ -61,6 +61,8 @@ export const INDEXES: { collection: keyof Collections; key: Record<string, 1 | -
   { collection: 'deliveries', key: { messageId: 1 }, name: 'message', serves: 'reconciliation: rows of a message never stored' },
   { collection: 'attempts', key: { endpointId: 1, startedAt: -1, _id: -1 }, name: 'endpoint_started_id', serves: 'attempts(endpointId); Endpoint.stats' },
   { collection: 'endpointEvents', key: { endpointId: 1, at: 1 }, name: 'endpoint_at', serves: 'Endpoint.events' },
+  { collection: 'endpointEvents', key: { at: 1 }, name: 'at', serves: 'retention: endpoint events' },
+  { collection: 'notifications', key: { sentAt: 1 }, name: 'sent', serves: 'retention: notification records' },
   { collection: 'maintenanceRuns', key: { startedAt: -1 }, name: 'started', serves: 'maintenanceRuns' },
 ];
 
