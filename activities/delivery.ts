@@ -191,7 +191,7 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
 
     /** The endpoint's parked deliveries, oldest event first. */
     async listParkedDeliveries(args: { endpointId: string; limit: number }): Promise<ParkedDelivery[]> {
-      return (await store.deliveries.listParked(args.endpointId, args.limit)).map((row) => ({ messageId: row.messageId }));
+      return (await store.deliveries.listParked(args.endpointId, args.limit)).map((row) => ({ messageId: row.messageId, orderingKey: row.orderingKey ?? null }));
     },
 
     /** recoverEndpoint and resendMessage: the deliveries become PARKED under the endpoint's redelivery. */

@@ -1,7 +1,7 @@
 /**
  * The worker's activities, by feature: delivery.ts attempts and records a delivery; lifecycle.ts
  * tells and records an endpoint's lifecycle and wakes its redelivery; notification.ts notifies
- * contacts; maintenance.ts deletes what expired and repairs drift. Built once per worker over the
+ * contacts; ordering.ts gives keyed messages their turn; maintenance.ts deletes what expired and repairs drift. Built once per worker over the
  * clients it owns; workflows type them from this factory.
  */
 import type { Client } from '@temporalio/client';
@@ -16,6 +16,7 @@ import { createDeliveryActivities } from './delivery';
 import { createLifecycleActivities } from './lifecycle';
 import { createMaintenanceActivities } from './maintenance';
 import { createNotificationActivities } from './notification';
+import { createOrderingActivities } from './ordering';
 
 export interface ActivityDeps {
   db: Collections;
@@ -38,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeliveryActivities({ ...deps, store, now }),
     ...createLifecycleActivities({ store, temporal, taskQueue }),
     ...createNotificationActivities({ store, notifier }),
+    ...createOrderingActivities({ store, temporal, taskQueue }),
     ...createMaintenanceActivities({ db, store, temporal, taskQueue, log }),
   };
 }

@@ -3,9 +3,9 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { attemptId, deliveryId, type DeliveryDoc } from '../src/db/types';
 import type { Store } from '../src/store';
-import { startEndpointWorkflow, startMessageWorkflow, startRedelivery } from '../src/starts';
+import { enqueueKeyedMessage, orderingWorkflowId, startEndpointWorkflow, startMessageWorkflow, startRedelivery } from '../src/starts';
 import type { DeliverMessageResult, DeliveryStatus } from '../workflows/delivery-types';
-import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, redeliverWorkflowId } from '../workflows/definitions';
+import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, redeliverWorkflowId, sequenceStateQuery } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts, MaintenanceReport } from '../workflows/maintenance-types';
 import type { Collections } from '../src/db/mongo';
@@ -85,7 +85,7 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
      */
     async reconcileUnstartedMessages(args: { asOf: number; minAgeMs: number }): Promise<Partial<MaintenanceCounts>> {
       const counts = { messageWorkflowsStarted: 0, deliveriesCorrected: 0, itemsFailed: 0 };
-      const rows = await store.deliveries.listStale(['PENDING'], new Date(args.asOf - args.minAgeMs), RECONCILE_LIMIT);
+      const rows = await store.deliveries.listStale(['PENDING', 'WAITING'], new Date(args.asOf - args.minAgeMs), RECONCILE_LIMIT);
       const messageIds = new Set(rows.filter((r) => r.attemptCount === 0 && r.workflowId === deliverMessageWorkflowId(r.messageId)).map((r) => r.messageId));
       await eachItem(messageIds, counts, 'unstarted messages', async (messageId) => {
         const message = await store.messages.get(messageId);
@@ -94,11 +94,24 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
           repaired('orphan delivery rows removed', { messageId });
           return;
         }
+        if (message.orderingKey) {
+          // A keyed message waits in its key's sequence; one the sequence never heard of joins it now.
+          const waiting = rows.filter((r) => r.messageId === messageId && r.status === 'WAITING').map((r) => r.endpointId);
+          const sequence = await describeOrNull(temporal, orderingWorkflowId(message.tenantId, message.orderingKey));
+          const state = sequence?.status.name === 'RUNNING' ? await temporal.workflow.getHandle(sequence.workflowId).query(sequenceStateQuery) : null;
+          const known = waiting.every((endpointId) => state?.queues[endpointId]?.includes(messageId));
+          const delivering = (await describeOrNull(temporal, message.workflowId))?.status.name === 'RUNNING';
+          if (known || delivering || waiting.length === 0) return;
+          await enqueueKeyedMessage(temporal, taskQueue, message);
+          counts.messageWorkflowsStarted += 1;
+          repaired('keyed message enqueued in its sequence', { messageId, orderingKey: message.orderingKey });
+          return;
+        }
         const run = await describeOrNull(temporal, message.workflowId);
         const runIsOlder = run !== null && run.startTime.getTime() < message.createdAt.getTime() - CLOCK_SKEW_MS;
         if (run && !runIsOlder) return;
         await store.deliveries.ensureForMessage(message);
-        if (await startMessageWorkflow(temporal, taskQueue, message, runIsOlder)) {
+        if (await startMessageWorkflow(temporal, taskQueue, message, { afterClosedRun: runIsOlder })) {
           counts.messageWorkflowsStarted += 1;
           repaired('message workflow started', { messageId });
         }

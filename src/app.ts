@@ -17,6 +17,7 @@ export function createServices(args: {
   temporal: Client;
   taskQueue: string;
   maxPayloadBytes: number;
+  orderingKeyIdleMs?: number;
   secretBox: SecretBox;
   urlPolicy: UrlPolicy;
   rotationOverlapMs: number;

@@ -63,6 +63,8 @@ const schema = z.object({
   // Messages older than this are deleted by the scheduled maintenance, which runs this often.
   HOOKFLOW_RETENTION: duration(60_000).default(ms('7d')),
   HOOKFLOW_MAINTENANCE_INTERVAL: duration(10_000).default(ms('1h')),
+  // An ordering key with nothing queued keeps its sequence workflow this long, then it completes.
+  HOOKFLOW_ORDERING_KEY_IDLE: duration(0).default(ms('1m')),
 
   // Security (README, "Security").
   HOOKFLOW_ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 24, { message: 'must be at least 24 characters' }),

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'ENDPOINT_ALREADY_DISABLED'
   | 'INVALID_CURSOR'
   | 'URL_NOT_ALLOWED'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+  | 'INVALID_ORDERING_KEY'
+  | 'DELIVERY_WAITING';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

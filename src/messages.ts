@@ -20,6 +20,8 @@ export interface MessageServiceDeps {
   temporal: Client;
   taskQueue: string;
   maxPayloadBytes: number;
+  /** How long an idle ordering key keeps its sequence workflow. */
+  orderingKeyIdleMs?: number;
   now?: () => Date;
 }
 
@@ -38,7 +40,7 @@ export const RECOVERY_LIMIT = 1000;
 const UNSUCCESSFUL: DeliveryStatus[] = ['PARKED', 'EXHAUSTED', 'CANCELLED'];
 const IN_FLIGHT: DeliveryStatus[] = ['PENDING', 'FAILING'];
 
-export function createMessageService({ db, endpoints, temporal, taskQueue, maxPayloadBytes, now = () => new Date() }: MessageServiceDeps) {
+export function createMessageService({ db, endpoints, temporal, taskQueue, maxPayloadBytes, orderingKeyIdleMs, now = () => new Date() }: MessageServiceDeps) {
   const store = createStore(db, now);
 
   const service = {
@@ -51,7 +53,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
      */
     async send(
       tenantId: string,
-      input: { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null },
+      input: { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null; orderingKey?: string | null },
     ): Promise<MessageDoc> {
       const fields = parseSendMessage(input, maxPayloadBytes);
       const id = fields.idempotencyKey ? idempotentMessageId(tenantId, fields.idempotencyKey) : newId('msg');
@@ -67,12 +69,13 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         idempotencyKey: fields.idempotencyKey,
         endpointIds: targets.map((e) => e._id),
         workflowId: deliverMessageWorkflowId(id),
+        orderingKey: fields.orderingKey,
       };
       await store.deliveries.insertForMessage(message);
       const { stored, inserted } = await store.messages.insertOrGet(message);
       if (inserted) {
         // A closed run under this id can only belong to an earlier message with the same key, since deleted.
-        await startMessageWorkflow(temporal, taskQueue, stored, true);
+        if (stored.endpointIds.length > 0) await startMessageWorkflow(temporal, taskQueue, stored, { afterClosedRun: true, orderingKeyIdleMs });
         return stored;
       }
       // The idempotency key was used before. This call may have routed to an endpoint created meanwhile:
@@ -82,7 +85,8 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       await store.deliveries.ensureForMessage(stored);
       // Start it only if nothing was ever attempted: a run Temporal has purged since must not post it again.
       const rows = await store.deliveries.getMany(stored.endpointIds.map((e) => deliveryId(id, e)));
-      if (rows.length > 0 && rows.every((r) => r.status === 'PENDING' && r.attemptCount === 0)) await startMessageWorkflow(temporal, taskQueue, stored);
+      const untouched = rows.every((r) => (r.status === 'PENDING' || r.status === 'WAITING') && r.attemptCount === 0);
+      if (rows.length > 0 && untouched) await startMessageWorkflow(temporal, taskQueue, stored, { orderingKeyIdleMs });
       return stored;
     },
 
@@ -168,6 +172,10 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         throw new UserError('NOT_FOUND', `message ${JSON.stringify(messageId)} was not routed to endpoint ${JSON.stringify(endpointId)}`);
       }
       await store.deliveries.ensureForMessage(message);
+      const row = await store.deliveries.get(deliveryId(messageId, endpointId));
+      if (row?.status === 'WAITING') {
+        throw new UserError('DELIVERY_WAITING', `message ${JSON.stringify(messageId)} waits for its turn behind an earlier message of ordering key ${JSON.stringify(message.orderingKey)}; it is delivered in that order, and can be resent once it has been`);
+      }
       await startRedelivery(temporal, taskQueue, tenantId, endpointId, [messageId]);
       return (await store.deliveries.get(deliveryId(messageId, endpointId)))!;
     },

@@ -107,6 +107,7 @@ export async function startApiPart(
     temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
+    orderingKeyIdleMs: config.HOOKFLOW_ORDERING_KEY_IDLE,
     secretBox: secretBoxOf(config),
     urlPolicy: urlPolicyOf(config),
     rotationOverlapMs: config.HOOKFLOW_SECRET_ROTATION_OVERLAP,

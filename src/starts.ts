@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { EndpointDoc, MessageDoc } from './db/types';
-import { endpointWorkflowId, redeliverSignal, redeliverWorkflowId } from '../workflows/definitions';
+import { endpointWorkflowId, enqueueSignal, proceedSignal, redeliverSignal, redeliverWorkflowId, sequenceFinishedSignal } from '../workflows/definitions';
 import type { DeliverMessageInput } from '../workflows/delivery-types';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
-import { DELIVERY_STATUS, ENDPOINT_IDS, EVENT_TYPE, TENANT_ID } from '../workflows/search-attributes';
+import { DELIVERY_STATUS, ENDPOINT_IDS, EVENT_TYPE, ORDERING_KEY, TENANT_ID } from '../workflows/search-attributes';
 
 /** Starting a workflow whose id is taken is a no-op here: the ids are derived so that it can run once. */
 async function once(start: Promise<unknown>): Promise<boolean> {
@@ -37,27 +38,83 @@ export function searchableEndpointIds(endpointIds: string[]): string[] {
  * the message was just stored, so a closed run under its id belongs to an earlier message with the same
  * idempotency key, deleted by retention since, and the new message must be delivered all the same.
  */
-export function startMessageWorkflow(temporal: Client, taskQueue: string, message: MessageDoc, afterClosedRun = false): Promise<boolean> {
-  const input: DeliverMessageInput = {
-    tenantId: message.tenantId,
-    messageId: message._id,
-    eventType: message.eventType,
-    endpointIds: message.endpointIds,
-  };
+export function startMessageWorkflow(
+  temporal: Client,
+  taskQueue: string,
+  message: MessageDoc,
+  { afterClosedRun = false, orderingKeyIdleMs }: { afterClosedRun?: boolean; orderingKeyIdleMs?: number } = {},
+): Promise<boolean> {
+  if (message.orderingKey) return enqueueKeyedMessage(temporal, taskQueue, message, orderingKeyIdleMs).then(() => true);
   return once(
     temporal.workflow.start('deliverMessage', {
       taskQueue,
       workflowId: message.workflowId,
-      args: [input],
+      args: [deliverInput(message)],
       workflowIdReusePolicy: afterClosedRun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: TENANT_ID, value: message.tenantId },
-        { key: EVENT_TYPE, value: message.eventType },
-        { key: ENDPOINT_IDS, value: searchableEndpointIds(message.endpointIds) },
-        { key: DELIVERY_STATUS, value: 'DELIVERING' },
-      ],
+      typedSearchAttributes: messageSearchAttributes(message),
     }),
   );
+}
+
+const deliverInput = (message: Pick<MessageDoc, 'tenantId' | '_id' | 'eventType' | 'endpointIds' | 'orderingKey'>): DeliverMessageInput => ({
+  tenantId: message.tenantId,
+  messageId: message._id,
+  eventType: message.eventType,
+  endpointIds: message.endpointIds,
+  ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
+});
+
+const messageSearchAttributes = (message: Pick<MessageDoc, 'tenantId' | 'eventType' | 'endpointIds' | 'orderingKey'>) => [
+  { key: TENANT_ID, value: message.tenantId },
+  { key: EVENT_TYPE, value: message.eventType },
+  { key: ENDPOINT_IDS, value: searchableEndpointIds(message.endpointIds) },
+  { key: DELIVERY_STATUS, value: 'DELIVERING' },
+  ...(message.orderingKey ? [{ key: ORDERING_KEY, value: message.orderingKey }] : []),
+];
+
+/** The sequence of a tenant's ordering key: the key is hashed, since it may hold any text; it is findable by its search attribute. */
+export const orderingWorkflowId = (tenantId: string, orderingKey: string) =>
+  `order-${tenantId}-${createHash('sha256').update(orderingKey).digest('hex').slice(0, 32)}`;
+
+/**
+ * A keyed message joins its key's sequence (signal-with-start): the order of these signals is the order
+ * in which the key's messages were accepted. Its delivery workflow is started by the sequence, when the
+ * message's turn comes at its first endpoint. A repeated enqueue changes nothing.
+ */
+export async function enqueueKeyedMessage(temporal: Client, taskQueue: string, message: MessageDoc, idleMs?: number): Promise<void> {
+  await temporal.workflow.signalWithStart('orderMessages', {
+    taskQueue,
+    workflowId: orderingWorkflowId(message.tenantId, message.orderingKey!),
+    args: [{ tenantId: message.tenantId, orderingKey: message.orderingKey!, ...(idleMs === undefined ? {} : { idleMs }) }],
+    signal: enqueueSignal,
+    signalArgs: [{ messageId: message._id, eventType: message.eventType, endpointIds: message.endpointIds }],
+    typedSearchAttributes: [
+      { key: TENANT_ID, value: message.tenantId },
+      { key: ORDERING_KEY, value: message.orderingKey! },
+    ],
+  });
+}
+
+/** A keyed message's turn at one endpoint: its delivery workflow is told, and started if this is its first turn. */
+export async function proceedKeyedMessage(temporal: Client, taskQueue: string, message: Pick<MessageDoc, 'tenantId' | '_id' | 'eventType' | 'endpointIds' | 'orderingKey' | 'workflowId'>, endpointId: string): Promise<void> {
+  await temporal.workflow.signalWithStart('deliverMessage', {
+    taskQueue,
+    workflowId: message.workflowId,
+    args: [deliverInput(message)],
+    signal: proceedSignal,
+    signalArgs: [{ endpointId }],
+    typedSearchAttributes: messageSearchAttributes(message),
+  });
+}
+
+/** A keyed message's delivery to one endpoint ended: its sequence lets the next one go. */
+export async function finishKeyedMessage(temporal: Client, tenantId: string, orderingKey: string, messageId: string, endpointId: string): Promise<void> {
+  try {
+    await temporal.workflow.getHandle(orderingWorkflowId(tenantId, orderingKey)).signal(sequenceFinishedSignal, { messageId, endpointId });
+  } catch (error) {
+    // A sequence that has ended has nothing queued: nothing waits for this message.
+    if ((error as Error).name !== 'WorkflowNotFoundError') throw error;
+  }
 }
 
 /** Starts an endpoint's lifecycle workflow unless it runs; `state` resumes one that was lost. */

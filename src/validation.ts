@@ -103,10 +103,11 @@ export interface SendMessageFields {
   payloadBytes: number;
   idempotencyKey: string | null;
   occurredAt: Date | null;
+  orderingKey: string | null;
 }
 
 export function parseSendMessage(
-  input: { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null },
+  input: { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null; orderingKey?: string | null },
   maxPayloadBytes: number,
 ): SendMessageFields {
   const eventType = parse(eventTypeSchema, input.eventType, () => 'INVALID_EVENT_TYPE');
@@ -129,7 +130,11 @@ export function parseSendMessage(
   if (idempotencyKey !== null && (idempotencyKey.length < 1 || idempotencyKey.length > 255)) {
     throw new UserError('INVALID_INPUT', 'idempotencyKey must be 1 to 255 characters', 'idempotencyKey');
   }
-  return { eventType, payload: payload as Record<string, unknown>, payloadBytes, idempotencyKey, occurredAt: input.occurredAt ?? null };
+  const orderingKey = input.orderingKey ?? null;
+  if (orderingKey !== null && (orderingKey.length < 1 || orderingKey.length > 256)) {
+    throw new UserError('INVALID_ORDERING_KEY', `orderingKey must be 1 to 256 characters, got ${orderingKey.length}`, 'orderingKey');
+  }
+  return { eventType, payload: payload as Record<string, unknown>, payloadBytes, idempotencyKey, occurredAt: input.occurredAt ?? null, orderingKey };
 }
 
 /** Nesting MongoDB stores (it allows 100 levels in all; the message document adds its own). */

@@ -24,7 +24,7 @@ const ENDPOINTS = 3;
 
 type Behaviour = 'ok' | 'error' | 'throttle' | 'gone' | 'hang' | 'reset';
 type Op =
-  | { kind: 'send'; key: number | null }
+  | { kind: 'send'; key: number | null; orderingKey: string | null }
   | { kind: 'disable' | 'reactivate' | 'recover' | 'delete'; endpoint: number }
   | { kind: 'resend'; message: number; endpoint: number }
   | { kind: 'update'; endpoint: number; maxRetries: number }
@@ -35,7 +35,14 @@ type Op =
 
 const endpointIndex = fc.integer({ min: 0, max: ENDPOINTS - 1 });
 const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('send' as const), key: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('send' as const),
+      key: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }),
+      orderingKey: fc.option(fc.constantFrom('A', 'B'), { nil: null, freq: 2 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('disable' as const, 'reactivate' as const), endpoint: endpointIndex }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('recover' as const), endpoint: endpointIndex }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), endpoint: endpointIndex }) },
@@ -101,23 +108,25 @@ async function gqlOk<T = any>(query: string, variables: Record<string, unknown>,
   return response.data as T;
 }
 
-/** Quiet: no delivery or redelivery of the tenant runs, and no delivery row changed for a while. */
+/**
+ * Quiet: no redelivery of the tenant runs, no delivery is being attempted or retried, and no delivery row
+ * changed for a while. (A keyed message's workflow may run on, waiting for its turn behind a parked one.)
+ */
 async function quiescence(tenantId: string): Promise<void> {
   let last = '';
   let stableSince = Date.now();
   await eventually(
     async () => {
-      const running = await stack.temporal.workflow.count(
-        `HookflowTenantId = '${tenantId}' AND ExecutionStatus = 'Running' AND WorkflowType IN ('deliverMessage', 'redeliverEndpoint')`,
-      );
+      const running = await stack.temporal.workflow.count(`HookflowTenantId = '${tenantId}' AND ExecutionStatus = 'Running' AND WorkflowType = 'redeliverEndpoint'`);
       const rows = await stack.mongo.collections.deliveries.find({ tenantId }, { projection: { status: 1, attemptCount: 1 } }).toArray();
+      const inFlight = rows.some((r) => r.status === 'PENDING' || r.status === 'FAILING');
       const snapshot = `${running.count}|${rows.map((r) => `${r._id}:${r.status}:${r.attemptCount}`).sort().join(',')}`;
       if (snapshot !== last) {
         last = snapshot;
         stableSince = Date.now();
         return undefined;
       }
-      return running.count === 0 && Date.now() - stableSince > 1_500 ? true : undefined;
+      return running.count === 0 && !inFlight && Date.now() - stableSince > 1_500 ? true : undefined;
     },
     120_000,
     'the system to be quiet',
@@ -134,7 +143,7 @@ async function runModel(ops: Op[]): Promise<void> {
     endpoints.push(created.createEndpoint.endpoint.id);
   }
   const deleted = new Set<string>();
-  const messages: { id: string; occurredAt: number }[] = [];
+  const messages: { id: string; occurredAt: number; orderingKey: string | null }[] = [];
   let clock = Date.UTC(2026, 0, 1);
   let restarts = 0;
   const call = async (query: string, variables: Record<string, unknown>, allowed: string[] = []) => {
@@ -151,9 +160,15 @@ async function runModel(ops: Op[]): Promise<void> {
         // Events happen out of order: occurredAt is drawn from the op's position with a shuffle.
         clock += 1_000;
         const occurredAt = clock - (messages.length % 3) * 1_500;
-        const input = { eventType: 'model.event', payload: { n: messages.length }, occurredAt: new Date(occurredAt).toISOString(), ...(op.key === null ? {} : { idempotencyKey: `k${op.key}` }) };
+        const input = {
+          eventType: 'model.event',
+          payload: { n: messages.length },
+          occurredAt: new Date(occurredAt).toISOString(),
+          ...(op.key === null ? {} : { idempotencyKey: `k${op.key}` }),
+          ...(op.orderingKey === null ? {} : { orderingKey: op.orderingKey }),
+        };
         const id = (await gqlOk('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input }, apiKey)).sendMessage.id;
-        if (!messages.some((m) => m.id === id)) messages.push({ id, occurredAt });
+        if (!messages.some((m) => m.id === id)) messages.push({ id, occurredAt, orderingKey: op.orderingKey });
         break;
       }
       case 'disable':
@@ -170,7 +185,7 @@ async function runModel(ops: Op[]): Promise<void> {
         break;
       case 'resend': {
         const message = messages[op.message % Math.max(1, messages.length)];
-        if (message) await call('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: message.id, e: endpoint }, ['NOT_FOUND']);
+        if (message) await call('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: message.id, e: endpoint }, ['NOT_FOUND', 'DELIVERY_WAITING']);
         break;
       }
       case 'update':
@@ -195,8 +210,10 @@ async function runModel(ops: Op[]): Promise<void> {
   await quiescence(tenantId);
   await checkInvariants(endpoints, scripted, messages, deleted, restarts);
 
-  // Every receiver answers again and every disabled endpoint is reactivated: what was parked arrives, in event order.
+  // Every receiver answers again and every disabled endpoint is reactivated: what was parked arrives, in
+  // event order. (Keyed messages WAITING behind a parked one follow their key's order instead.)
   const before = scripted.map((s) => s.receiver.requests.length);
+  const parked = new Set((await stack.mongo.collections.deliveries.find({ tenantId, status: 'PARKED' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
   for (const s of scripted) s.setBehaviour('ok');
   const reactivated = new Set<string>();
   for (const id of endpoints) {
@@ -208,7 +225,8 @@ async function runModel(ops: Op[]): Promise<void> {
   const occurred = new Map(messages.map((m) => [m.id, m.occurredAt]));
   endpoints.forEach((id, i) => {
     if (!reactivated.has(id)) return;
-    const after = scripted[i]!.receiver.requests.slice(before[i]).map((q) => occurred.get(q.headers['message-id'] as string)!);
+    const firstRequests = [...new Set(scripted[i]!.receiver.requests.slice(before[i]).map((q) => q.headers['message-id'] as string))];
+    const after = firstRequests.filter((m) => parked.has(deliveryId(m, id))).map((m) => occurred.get(m)!);
     expect({ endpoint: id, order: after }).toEqual({ endpoint: id, order: [...after].sort((a, b) => a - b) });
   });
   await checkInvariants(endpoints, scripted, messages, deleted, restarts);
@@ -228,12 +246,32 @@ async function statuses(endpoints: string[]): Promise<Map<string, string>> {
 async function checkInvariants(
   endpoints: string[],
   scripted: Awaited<ReturnType<typeof scriptedReceiver>>[],
-  messages: { id: string }[],
+  messages: { id: string; orderingKey: string | null }[],
   deleted: Set<string>,
   restarts: number,
 ): Promise<void> {
   const db = stack.mongo.collections;
   const endpointStatus = await statuses(endpoints);
+  // Per ordering key and endpoint, the receiver's first acknowledgements come in the order the messages
+  // were accepted; a message resent or recovered is posted outside its key's sequence and left out.
+  for (const [index, endpointId] of endpoints.entries()) {
+    for (const key of ['A', 'B']) {
+      const keyed = messages.filter((m) => m.orderingKey === key).map((m) => m.id);
+      const inSequence: string[] = [];
+      for (const id of keyed) {
+        const row = await db.deliveries.findOne({ _id: deliveryId(id, endpointId) });
+        if (row && !row.outsideSequence) inSequence.push(id);
+      }
+      const answered = scripted[index]!.answered;
+      const firstAck = new Map<string, number>();
+      answered.forEach((a, at) => {
+        if (a.statusCode !== null && a.statusCode < 300 && !firstAck.has(a.messageId)) firstAck.set(a.messageId, at);
+      });
+      const acked = inSequence.filter((id) => firstAck.has(id));
+      const byAck = [...acked].sort((a, b) => firstAck.get(a)! - firstAck.get(b)!);
+      expect({ endpoint: endpointId, key, acknowledged: byAck }).toEqual({ endpoint: endpointId, key, acknowledged: acked });
+    }
+  }
   for (const { id: messageId } of messages) {
     const message = (await db.messages.findOne({ _id: messageId }))!;
     for (const endpointId of message.endpointIds) {
@@ -243,9 +281,11 @@ async function checkInvariants(
       const acknowledged = answers.some((a) => a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300);
       const where = `${row._id} (${row.status}, endpoint ${endpointStatus.get(endpointId)}${deleted.has(endpointId) ? ', deleted' : ''})`;
       // Exactly one of: acknowledged, parked on a disabled endpoint, cancelled with its endpoint.
+      // A keyed message waiting behind a parked one of its key counts as parked.
+      const disabled = endpointStatus.get(endpointId) === 'DISABLED' && !deleted.has(endpointId);
       const state =
         row.status === 'SUCCEEDED' && acknowledged ? 'acknowledged'
-        : row.status === 'PARKED' && endpointStatus.get(endpointId) === 'DISABLED' && !deleted.has(endpointId) ? 'parked'
+        : (row.status === 'PARKED' || row.status === 'WAITING') && disabled ? 'parked'
         : row.status === 'CANCELLED' && deleted.has(endpointId) ? 'cancelled'
         : 'inconsistent';
       expect({ delivery: where, state }).toEqual({ delivery: where, state: expect.stringMatching(/^(acknowledged|parked|cancelled)$/) });

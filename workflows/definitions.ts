@@ -27,6 +27,33 @@ export const lifecycleStateQuery = defineQuery<LifecycleState>('lifecycleState')
 export const disableUpdate = defineUpdate<LifecycleState, [{ by: string }]>('disable');
 export const reactivateUpdate = defineUpdate<LifecycleState, [{ by: string }]>('reactivate');
 
+/** A keyed message's turn has come at one endpoint (from its key's sequence). */
+export const proceedSignal = defineSignal<[{ endpointId: string }]>('proceed');
+/** A message joins its ordering key's sequence, at the end of each endpoint's queue. */
+export const enqueueSignal = defineSignal<[{ messageId: string; eventType: string; endpointIds: string[] }]>('enqueue');
+/** A keyed message's delivery to one endpoint ended: acknowledged, or cancelled with its endpoint. */
+export const sequenceFinishedSignal = defineSignal<[{ messageId: string; endpointId: string }]>('finished');
+export const sequenceStateQuery = defineQuery<SequenceState>('sequenceState');
+
+/** Per endpoint, the key's messages in the order they were accepted; the first is the one whose turn it is. */
+export interface SequenceState {
+  queues: Record<string, string[]>;
+  /** The first message of each queue has been told to proceed. */
+  granted: Record<string, boolean>;
+  eventTypes: Record<string, string>;
+  /** Messages that finished lately, so that a repeated enqueue or finish changes nothing. */
+  finished: string[];
+}
+
+export interface OrderMessagesInput {
+  tenantId: string;
+  orderingKey: string;
+  /** How long the sequence waits with nothing queued before it completes (HOOKFLOW_ORDERING_KEY_IDLE). */
+  idleMs?: number;
+  /** Carried over by continue-as-new. */
+  state?: SequenceState;
+}
+
 /** Stops a message's pending delivery to one endpoint (the endpoint was deleted). */
 export const cancelDeliverySignal = defineSignal<[{ endpointId: string }]>('cancelDelivery');
 /** Hands messages to an endpoint's redelivery (none: just look for parked ones). */

@@ -29,8 +29,8 @@ const { attemptDelivery: attemptDeliveryLocally } = proxyLocalActivities<Activit
 /** Histories written before the first try ran locally replay with it as an ordinary activity. */
 const FIRST_TRY_LOCAL = 'first-try-local-activity';
 
-/** Telling the endpoint's workflow is a signal-with-start: short, and retried until it lands. */
-const { signalEndpointLifecycle } = proxyActivities<Activities>({
+/** Telling the endpoint's workflow, or a key's sequence, is one signal: short, and retried until it lands. */
+const { signalEndpointLifecycle, reportSequenceFinished } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
@@ -52,6 +52,8 @@ export interface DeliverToEndpointArgs {
   onRetry: () => void;
   /** Throttled passes already spent by this run, shared by its deliveries. */
   throttle: { passes: number };
+  /** A keyed message's sequence is told when its delivery ends, so that the key's next message may go. */
+  orderingKey?: string | null;
 }
 
 async function attemptOnce(input: AttemptDeliveryInput, local: boolean): Promise<AttemptOutcome> {
@@ -75,6 +77,15 @@ async function attemptOnce(input: AttemptDeliveryInput, local: boolean): Promise
  * lifecycle workflow when the delivery starts failing, recovers, or exhausts its retries.
  */
 export async function deliverToEndpoint(args: DeliverToEndpointArgs): Promise<DeliveryResult> {
+  const result = await attemptUntilEnded(args);
+  // Parked or taken over, it is not over: whoever delivers it later tells the sequence.
+  if (args.orderingKey && (result.status === 'SUCCEEDED' || result.status === 'CANCELLED')) {
+    await reportSequenceFinished({ tenantId: args.tenantId, orderingKey: args.orderingKey, messageId: args.messageId, endpointId: args.endpointId });
+  }
+  return result;
+}
+
+async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryResult> {
   const { tenantId, messageId, endpointId } = args;
   const { workflowId } = workflowInfo();
   const tell = (input: LifecycleInput) => signalEndpointLifecycle({ tenantId, endpointId, input });

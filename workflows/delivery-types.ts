@@ -2,13 +2,16 @@
 import type { RetryPolicy } from './retry-schedule';
 
 export type EndpointStatus = 'ACTIVE' | 'FAILING' | 'DISABLED';
-export type DeliveryStatus = 'PENDING' | 'SUCCEEDED' | 'FAILING' | 'PARKED' | 'EXHAUSTED' | 'CANCELLED';
+/** WAITING: queued behind an earlier message of its ordering key, for this endpoint. */
+export type DeliveryStatus = 'WAITING' | 'PENDING' | 'SUCCEEDED' | 'FAILING' | 'PARKED' | 'EXHAUSTED' | 'CANCELLED';
 
 export interface DeliverMessageInput {
   tenantId: string;
   messageId: string;
   eventType: string;
   endpointIds: string[];
+  /** Set for a keyed message: each endpoint's delivery waits for its turn from the key's sequence. */
+  orderingKey?: string;
 }
 
 export interface AttemptDeliveryInput {
@@ -70,6 +73,7 @@ export interface DeliveryResult {
 /** A parked delivery to resume, in the order its event happened. */
 export interface ParkedDelivery {
   messageId: string;
+  orderingKey: string | null;
 }
 
 export interface DeliverMessageResult {

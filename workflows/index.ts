@@ -4,3 +4,4 @@ export { endpointLifecycle } from './endpoint';
 export { notifyEndpointEvent } from './notify';
 export { redeliverEndpoint } from './redeliver';
 export { maintenance } from './maintenance';
+export { orderMessages } from './sequence';

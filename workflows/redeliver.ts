@@ -42,7 +42,7 @@ export async function redeliverEndpoint(input: RedeliverEndpointInput): Promise<
     // Delivered rows leave PARKED, so the first page is always the next batch in event order.
     const batch = await listParkedDeliveries({ endpointId, limit: BATCH });
     let stopped = false;
-    for (const { messageId } of batch) {
+    for (const { messageId, orderingKey } of batch) {
       // Messages handed meanwhile may have earlier events: park them first, then list again.
       if (handed.length > 0) break;
       const result = await deliverToEndpoint({
@@ -53,6 +53,7 @@ export async function redeliverEndpoint(input: RedeliverEndpointInput): Promise<
         isCancelled: () => false,
         onRetry: () => undefined,
         throttle: { passes: 0 },
+        orderingKey,
       });
       if (result.status === 'SUCCEEDED') delivered += 1;
       if (result.status === 'PARKED') {

@@ -11,4 +11,7 @@ export const ENDPOINT_IDS = defineSearchAttributeKey('HookflowEndpointIds', Sear
 /** DELIVERING, RETRYING, then SUCCEEDED, PARKED (an endpoint was disabled) or CANCELLED. */
 export const DELIVERY_STATUS = defineSearchAttributeKey('HookflowStatus', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [TENANT_ID, EVENT_TYPE, ENDPOINT_IDS, DELIVERY_STATUS];
+/** A message's ordering key, on its delivery and on its key's sequence workflow: `HookflowOrderingKey = "order-42"`. */
+export const ORDERING_KEY = defineSearchAttributeKey('HookflowOrderingKey', SearchAttributeType.KEYWORD);
+
+export const ALL_SEARCH_ATTRIBUTES = [TENANT_ID, EVENT_TYPE, ENDPOINT_IDS, DELIVERY_STATUS, ORDERING_KEY];

@@ -122,10 +122,12 @@ export const resolvers: Resolvers = {
 
   Message: {
     id: (message) => message._id,
+    orderingKey: (message) => message.orderingKey ?? null,
     deliveries: (message, _, { services }) => services.messages.deliveries(message),
   },
 
   Delivery: {
+    outsideSequence: (delivery) => delivery.outsideSequence ?? false,
     endpoint: (delivery, _, context) => {
       const { tenantId, services } = tenant(context);
       return services.endpoints.getForHistory(tenantId, delivery.endpointId);

@@ -79,6 +79,8 @@ export interface MessageDoc {
   /** The endpoints the message was routed to when it was accepted. */
   endpointIds: string[];
   workflowId: string;
+  /** Messages of one key are posted to each endpoint one at a time, in the order they were accepted. Absent on messages stored before keys existed. */
+  orderingKey?: string | null;
 }
 
 /**
@@ -102,6 +104,10 @@ export interface DeliveryDoc {
   lastAttemptAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** The message's ordering key, if any. */
+  orderingKey?: string | null;
+  /** A keyed delivery handed to a resend or a recovery: posted on its own, outside its key's sequence. */
+  outsideSequence?: boolean;
 }
 
 export type DeliveryView = DeliveryDoc;

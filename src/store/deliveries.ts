@@ -3,21 +3,24 @@ import { deleteByIds, findByIds, isDuplicateKeyError } from '../db/mongo';
 import { deliveryId, type DeliveryDoc, type MessageDoc } from '../db/types';
 import type { DeliveryStatus } from '../../workflows/delivery-types';
 
-/** Statuses from which a delivery may be attempted by the run that owns it. */
-const ATTEMPTABLE: DeliveryStatus[] = ['PENDING', 'FAILING'];
+/** Statuses from which a delivery may be attempted by the run that owns it (WAITING: its key's turn came). */
+const ATTEMPTABLE: DeliveryStatus[] = ['WAITING', 'PENDING', 'FAILING'];
 /** Statuses recoverEndpoint and resendMessage may hand back to an endpoint's redelivery. */
 export const REDELIVERABLE: DeliveryStatus[] = ['PENDING', 'FAILING', 'SUCCEEDED', 'PARKED', 'EXHAUSTED', 'CANCELLED'];
-/** Deliveries not finished: still retried by their run, or parked until the endpoint is reactivated. */
-export const OPEN: DeliveryStatus[] = ['PENDING', 'FAILING', 'PARKED'];
+/** Deliveries not finished: waiting for their key's turn, retried by their run, or parked until the endpoint is reactivated. */
+export const OPEN: DeliveryStatus[] = ['WAITING', 'PENDING', 'FAILING', 'PARKED'];
 
-/** The delivery rows of a message, as created with it: PENDING, owned by the message's workflow, no attempt yet. */
+/**
+ * The delivery rows of a message, as created with it: owned by the message's workflow, no attempt yet,
+ * PENDING, or WAITING for their turn when the message has an ordering key.
+ */
 export function newDeliveryRows(message: MessageDoc): DeliveryDoc[] {
   return message.endpointIds.map((endpointId) => ({
     _id: deliveryId(message._id, endpointId),
     tenantId: message.tenantId,
     messageId: message._id,
     endpointId,
-    status: 'PENDING',
+    status: message.orderingKey ? 'WAITING' : 'PENDING',
     eventType: message.eventType,
     messageCreatedAt: message.createdAt,
     occurredAt: message.occurredAt,
@@ -26,6 +29,7 @@ export function newDeliveryRows(message: MessageDoc): DeliveryDoc[] {
     lastAttemptAt: null,
     createdAt: message.createdAt,
     updatedAt: message.createdAt,
+    orderingKey: message.orderingKey ?? null,
   }));
 }
 
@@ -67,7 +71,7 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
     /** Removes never-attempted rows of the given ids: a call that lost an idempotency race routed to endpoints the stored message does not. */
     async removeUntouched(ids: string[]): Promise<number> {
       let removed = 0;
-      for (const _id of ids) removed += (await deliveries.deleteOne({ _id, status: 'PENDING', attemptCount: 0 })).deletedCount;
+      for (const _id of ids) removed += (await deliveries.deleteOne({ _id, status: { $in: ['PENDING', 'WAITING'] }, attemptCount: 0 })).deletedCount;
       return removed;
     },
 
@@ -126,7 +130,9 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
     async handToRedelivery(ids: string[], owner: string): Promise<number> {
       let handed = 0;
       for (const _id of ids) {
-        const result = await deliveries.updateOne({ _id, status: { $in: REDELIVERABLE } }, { $set: { status: 'PARKED', workflowId: owner, updatedAt: now() } });
+        const row = await deliveries.findOne({ _id }, { projection: { orderingKey: 1 } });
+        const outside = row?.orderingKey ? { outsideSequence: true } : {};
+        const result = await deliveries.updateOne({ _id, status: { $in: REDELIVERABLE } }, { $set: { status: 'PARKED', workflowId: owner, updatedAt: now(), ...outside } });
         handed += result.matchedCount;
       }
       return handed;
@@ -135,7 +141,7 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
     /** An endpoint's parked deliveries, oldest event first. */
     listParked(endpointId: string, limit: number) {
       return deliveries
-        .find({ endpointId, status: 'PARKED' }, { projection: { messageId: 1, occurredAt: 1, workflowId: 1 } })
+        .find({ endpointId, status: 'PARKED' }, { projection: { messageId: 1, occurredAt: 1, workflowId: 1, orderingKey: 1 } })
         .sort({ occurredAt: 1, _id: 1 })
         .limit(limit)
         .toArray();

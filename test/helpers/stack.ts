@@ -95,6 +95,7 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
     temporal,
     taskQueue,
     maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
+    orderingKeyIdleMs: config.HOOKFLOW_ORDERING_KEY_IDLE,
     secretBox,
     urlPolicy,
     rotationOverlapMs: config.HOOKFLOW_SECRET_ROTATION_OVERLAP,

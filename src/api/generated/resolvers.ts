@@ -88,12 +88,16 @@ export type Delivery = {
   __typename?: 'Delivery';
   attempts: Array<Attempt>;
   endpoint: Endpoint;
+  /** True when a keyed message was handed to resendMessage or recoverEndpoint, and posted on its own, outside its key's sequence. */
+  outsideSequence: Scalars['Boolean']['output'];
   status: DeliveryStatus;
+  /** The workflow run that owns the delivery: the message's, or the endpoint's redelivery (redeliver-<endpoint id>). */
   workflowId: Scalars['String']['output'];
 };
 
 /**
- * PENDING: being delivered or retried. SUCCEEDED: acknowledged. FAILING: past retriesUntilFailure, still
+ * WAITING: queued behind an earlier message of its ordering key, posted when that one has been
+ * acknowledged. PENDING: being delivered or retried. SUCCEEDED: acknowledged. FAILING: past retriesUntilFailure, still
  * retried. PARKED: kept while the endpoint is disabled, delivered after reactivation. EXHAUSTED: ended
  * without an acknowledgement and without parking (a redelivery that ran out, or a workflow stopped by an
  * operator, as found by reconciliation); an exhausted first delivery is PARKED, since it disables its endpoint.
@@ -105,7 +109,8 @@ export type DeliveryStatus =
   | 'FAILING'
   | 'PARKED'
   | 'PENDING'
-  | 'SUCCEEDED';
+  | 'SUCCEEDED'
+  | 'WAITING';
 
 export type Endpoint = {
   __typename?: 'Endpoint';
@@ -203,6 +208,8 @@ export type Message = {
   eventType: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   occurredAt: Scalars['DateTime']['output'];
+  /** The ordering key it was sent with, if any. */
+  orderingKey?: Maybe<Scalars['String']['output']>;
   payload: Scalars['JSON']['output'];
   /** The Temporal workflow that delivers this message. */
   workflowId: Scalars['String']['output'];
@@ -447,6 +454,12 @@ export type SendMessageInput = {
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** When the event happened; defaults to now. */
   occurredAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /**
+   * Messages with the same key (1 to 256 characters, else INVALID_ORDERING_KEY) are posted to each endpoint
+   * one at a time, in the order sendMessage accepted them: the next only once the one before has been
+   * acknowledged (or cancelled with its endpoint). A failing message holds back only its own key.
+   */
+  orderingKey?: InputMaybe<Scalars['String']['input']>;
   /** Any JSON value; serialized it must fit in HOOKFLOW_MAX_PAYLOAD_BYTES (256 KiB by default). */
   payload: Scalars['JSON']['input'];
 };
@@ -662,6 +675,7 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 export type DeliveryResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Delivery'] = ResolversParentTypes['Delivery']> = ResolversObject<{
   attempts?: Resolver<Array<ResolversTypes['Attempt']>, ParentType, ContextType>;
   endpoint?: Resolver<ResolversTypes['Endpoint'], ParentType, ContextType>;
+  outsideSequence?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['DeliveryStatus'], ParentType, ContextType>;
   workflowId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
@@ -730,6 +744,7 @@ export type MessageResolvers<ContextType = ApiContext, ParentType extends Resolv
   eventType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   occurredAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  orderingKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   payload?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
   workflowId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
