@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { orderingWorkflowId } from '../src/starts';
 import { startReceiver, type ReceivedRequest, type Receiver } from './helpers/receiver';
 import { eventually, startStack, type TestStack } from './helpers/stack';
+import { recordHistory } from './helpers/histories';
 
 let stack: TestStack;
 const receivers: Receiver[] = [];
@@ -121,6 +122,8 @@ test('a worker restarted mid-sequence keeps the order; the idle key then holds n
   await eventually(async () => ((await sequence.describe()).status.name === 'COMPLETED' || undefined), 15_000, 'the idle sequence to complete').catch(async (error) => {
     throw new Error(`${error.message}: ${JSON.stringify(await sequence.query('sequenceState'))}`);
   });
+  await recordHistory(stack, sequence.workflowId, 'order-messages');
+  await recordHistory(stack, `deliver-${ids[0]}`, 'deliver-message-keyed');
 });
 
 test('a resend of a keyed message is posted on its own and says so; one still waiting for its turn is refused; a bad key is refused', async () => {
