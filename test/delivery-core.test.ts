@@ -9,6 +9,7 @@ import { createSecretBox, generateEncryptionKey } from '../src/secret-box';
 import { deliveryId } from '../src/db/types';
 import { answer, startReceiver, type Receiver, type Script } from './helpers/receiver';
 import { eventually, startStack, type TestStack } from './helpers/stack';
+import { MAX_THROTTLED_PASSES } from '../workflows/deliver';
 
 const FAST = { retriesUntilFailure: 1, maxRetries: 2, initialIntervalMs: 100, backoffCoefficient: 1, maxIntervalMs: 100, jitter: 0 };
 
@@ -166,22 +167,23 @@ test('defect 6: an idempotency key repeated after Temporal purged the run posts 
   expect((await db.deliveries.findOne({ messageId }))!.status).toBe('SUCCEEDED');
 });
 
-test('defect 7: deliveries held back by the in-flight cap keep a bounded history however long they wait', async () => {
-  // The cap is 2 here, and each answer takes 1.5 s: the tenth message waits about 7 s for a slot.
-  const r = await receiver((req, i, res) => void setTimeout(() => answer(202)(req, i, res), 1_500));
+test('defect 7: deliveries held back by the in-flight cap stop adding throttled passes to their history after MAX_THROTTLED_PASSES', async () => {
+  // The cap is 2 here, and each answer takes 5 s: the last of 14 messages waits about 30 s for a slot.
+  const r = await receiver((req, i, res) => void setTimeout(() => answer(202)(req, i, res), 5_000));
   await createEndpoint({ url: r.url });
-  const sent = await Promise.all(Array.from({ length: 10 }, (_, n) => send({ eventType: 'a.b', payload: { n } })));
-  await r.waitFor(10, 60_000);
-  const lengths = await Promise.all(
+  const sent = await Promise.all(Array.from({ length: 14 }, (_, n) => send({ eventType: 'a.b', payload: { n } })));
+  await r.waitFor(14, 90_000);
+  const passes = await Promise.all(
     sent.map(async (m) => {
       const handle = stack.temporal.workflow.getHandle(`deliver-${m}`);
       await handle.result();
-      return (await handle.fetchHistory()).events!.length;
+      // Each throttled pass is one timer; a delivery acknowledged at once starts none otherwise.
+      return (await handle.fetchHistory()).events!.filter((e) => e.timerStartedEventAttributes).length;
     }),
   );
-  // 20 throttled passes at most (about 6 events each), then the wait happens inside one activity.
-  expect(Math.max(...lengths)).toBeLessThan(160);
-}, 90_000);
+  // The longest waiters reached the cap, and then waited inside one activity without adding passes.
+  expect(Math.max(...passes)).toBe(MAX_THROTTLED_PASSES);
+}, 150_000);
 
 test('defect 8: on_failure is raised before on_deactivation when retriesUntilFailure equals maxRetries', async () => {
   const r = await receiver(answer(500));
