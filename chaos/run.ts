@@ -1,7 +1,8 @@
 /**
  * `npm run chaos`: breaks things on purpose and counts every message. Loopback only, bounded in time
  * (it gives up after CHAOS_TIMEOUT_MINUTES, 15 by default). Exits non-zero if anything is lost.
- * CHAOS_MESSAGES (200) sizes the kill and restart scenarios, CHAOS_BURST (300) the burst.
+ * CHAOS_MESSAGES (200) sizes the kill and restart scenarios, CHAOS_BURST (300) the burst, and
+ * CHAOS_ONLY (a comma-separated list of scenario names) runs some of them.
  */
 import { startServers } from './harness';
 import { apiKilled, burst, concurrentDuplicates, misbehavingReceivers, mongoRestarted, temporalRestarted, workerKilled, type Row } from './scenarios';
@@ -37,8 +38,10 @@ async function main(): Promise<number> {
     ['concurrent duplicates', () => concurrentDuplicates(servers)],
   ];
   try {
-    for (const [name, run] of scenarios) {
-      process.stderr.write(`[chaos] ${name}…\n`);
+    // CHAOS_ONLY="FerretDB restarted,burst" runs just those scenarios.
+    const only = process.env.CHAOS_ONLY?.split(',').map((s) => s.trim());
+    for (const [name, run] of scenarios.filter(([name]) => !only || only.includes(name))) {
+      process.stderr.write(`[chaos] ${name} (so far: ${rows.map((r) => `${r.scenario} lost ${r.lost}`).join(', ') || 'none'})…\n`);
       const scenarioStart = Date.now();
       try {
         const result = await run();

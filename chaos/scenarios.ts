@@ -52,6 +52,16 @@ async function unstored(hookflow: Hookflow, accepted: Set<string>): Promise<numb
   return accepted.size - found;
 }
 
+/** Where the messages that never arrived stand, so that a lost message says why. */
+async function explainUndelivered(scenario: string, hookflow: Hookflow, receiver: Receiver, accepted: Set<string>): Promise<void> {
+  const seen = new Set(receiver.requests.map((r) => String(r.headers['message-id'])));
+  const undelivered = [...accepted].filter((id) => !seen.has(id));
+  const rows = await hookflow.mongo.collections.deliveries.find({ messageId: { $in: undelivered } }).toArray();
+  const byStatus: Record<string, number> = {};
+  for (const r of rows) byStatus[`${r.status}/${r.attemptCount} attempts`] = (byStatus[`${r.status}/${r.attemptCount} attempts`] ?? 0) + 1;
+  process.stderr.write(`[chaos] ${scenario}: ${undelivered.length} not delivered; their rows: ${JSON.stringify(byStatus)}; e.g. ${undelivered.slice(0, 3).join(', ')}\n`);
+}
+
 async function row(
   scenario: string,
   hookflow: Hookflow,
@@ -64,6 +74,7 @@ async function row(
   const doneAt = await allDelivered(receiver, accepted, timeoutMs);
   const { delivered, duplicates } = counted(receiver, accepted);
   const missing = await unstored(hookflow, accepted);
+  if (delivered < accepted.size) await explainUndelivered(scenario, hookflow, receiver, accepted);
   return {
     scenario,
     accepted: accepted.size,
