@@ -12,6 +12,7 @@ import { buildWebhookRequest } from '../src/webhooks/signing';
 import { postWebhook, type PostResult } from '../src/webhooks/http-post';
 import { blockedTarget, type UrlPolicy } from '../src/webhooks/url-guard';
 import type { SecretBox } from '../src/secret-box';
+import { recordAttemptMetrics, recordDelivery, recordLifecycleEvent, trackNotification } from '../src/observability/metrics';
 import { deliveryStatusAfterAttempt } from '../workflows/delivery-status';
 import { createMaintenanceActivities } from './maintenance';
 import type { AttemptDeliveryInput, AttemptOutcome, DeliveryStatus, EndpointStatus, ParkedDelivery } from '../workflows/delivery-types';
@@ -94,14 +95,17 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
     if (!message) {
       // Deleted by retention: a parked delivery of it must not wait for ever.
       await db.deliveries.updateOne({ _id: deliveryId(input.messageId, input.endpointId) }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+      recordDelivery('cancelled');
       return { kind: 'gone', why: 'message deleted' };
     }
     if (!endpoint || endpoint.deletedAt) {
       await setDeliveryStatus(message, input.endpointId, 'CANCELLED', input.workflowId);
+      recordDelivery('cancelled');
       return { kind: 'gone', why: 'endpoint deleted' };
     }
     if (endpoint.status === 'DISABLED') {
       await setDeliveryStatus(message, endpoint._id, 'PARKED', input.workflowId);
+      recordDelivery('parked');
       return { kind: 'parked' };
     }
     const busy = inFlight.get(endpoint._id) ?? 0;
@@ -170,6 +174,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
       { upsert: true },
     );
     log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, ok: result.ok, durationMs }, 'attempt recorded');
+    recordAttemptMetrics({ result, durationMs, status, acceptedAt: message.createdAt, firstRun: input.seq === input.number });
 
     if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
     return {
@@ -235,6 +240,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
           { upsert: true },
         );
       }
+      for (const event of args.events) recordLifecycleEvent(event.kind);
       const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
       await db.endpoints.updateOne(
         { _id: args.endpointId },
@@ -275,7 +281,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
       for (const { recipient, send } of sends) {
         const _id = `${event.id}:${channel}:${recipient}`;
         if (await db.notifications.findOne({ _id })) continue;
-        await send();
+        await trackNotification(channel, send());
         try {
           await db.notifications.insertOne({ _id, sentAt: now() });
         } catch (error) {

@@ -8,6 +8,7 @@ import type { DeliverMessageResult, DeliveryStatus } from '../workflows/delivery
 import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, redeliverWorkflowId } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts, MaintenanceReport } from '../workflows/maintenance-types';
+import { recordRepairs } from '../src/observability/metrics';
 
 export interface MaintenanceDeps {
   db: Collections;
@@ -200,6 +201,7 @@ export function createMaintenanceActivities({ db, temporal, taskQueue, log, now 
         { upsert: true },
       );
       log.info({ ...report.counts, runId: report.runId }, 'maintenance run finished');
+      recordRepairs(report.counts);
     },
   };
 }

@@ -6,6 +6,7 @@ import { newId } from './ids';
 import type { SecretBox } from './secret-box';
 import { assertUrlAllowed, type UrlPolicy } from './webhooks/url-guard';
 import { startEndpointWorkflow } from './starts';
+import { recordDelivery } from './observability/metrics';
 import { generateSecret } from './webhooks/signing';
 import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
 import type { EndpointStatus } from '../workflows/delivery-types';
@@ -163,6 +164,7 @@ export function createEndpointService({
         .find({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { projection: { workflowId: 1, status: 1 } })
         .toArray();
       await db.deliveries.updateMany({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+      recordDelivery('cancelled', open.length);
       const retrying = new Set(open.filter((d) => d.status !== 'PARKED').map((d) => d.workflowId));
       await Promise.all([...retrying].map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
       await ignoreClosed(temporal.workflow.getHandle(endpointWorkflowId(id)).signal(endpointDeletedSignal));

@@ -10,6 +10,7 @@ import { idempotentMessageId, newId } from './ids';
 import { afterPosition, decodeCursor, pageSize, timeRange, toPage, type Page } from './paging';
 import { parseSendMessage } from './validation';
 import { startMessageWorkflow } from './starts';
+import { recordAccepted } from './observability/metrics';
 import { deliverMessageWorkflowId, redeliverMessagesWorkflowId } from '../workflows/definitions';
 import type { DeliveryStatus } from '../workflows/delivery-types';
 import { DELIVERY_STATUS, ENDPOINT_IDS, TENANT_ID } from '../workflows/search-attributes';
@@ -104,6 +105,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
         return first;
       }
       await startDelivery(message);
+      recordAccepted();
       return message;
     },
 
