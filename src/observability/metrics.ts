@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Collection } from 'mongodb';
 import type { PostResult } from '../webhooks/http-post';
 import type { DeliveryStatus, EndpointStatus } from '../../workflows/delivery-types';
-import type { Channel } from '../notify/channels';
+import { NOTIFICATION_CHANNELS, type NotificationChannel as Channel } from '../../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts } from '../../workflows/maintenance-types';
 import type { EndpointDoc } from '../db/types';
 
@@ -75,6 +75,8 @@ const repairs = new Counter({
 // increase() see the first event, and a dashboard shows 0 rather than "no data".
 for (const result of ['acknowledged', 'http_error', 'timeout', 'connection', 'throttled'] as const) attempts.labels(result);
 for (const status of ['succeeded', 'parked', 'cancelled', 'exhausted'] as const) deliveries.labels(status);
+for (const kind of ['on_failure', 'on_failure_recovered', 'on_deactivation', 'reactivated']) lifecycleEvents.labels(kind);
+for (const channel of NOTIFICATION_CHANNELS) for (const result of ['sent', 'failed'] as const) notifications.labels(channel, result);
 
 export function recordAccepted(): void {
   messagesAccepted.inc();
@@ -150,6 +152,8 @@ const REPAIR_KINDS: Partial<Record<keyof MaintenanceCounts, string>> = {
   endpointWorkflowsStarted: 'endpoint_workflow_started',
   parkedResumed: 'parked_resumed',
 };
+
+for (const kind of Object.values(REPAIR_KINDS)) repairs.labels(kind);
 
 export function recordRepair(kind: string, count = 1): void {
   if (count > 0) repairs.labels(kind).inc(count);
