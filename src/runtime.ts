@@ -100,7 +100,7 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     ? await startOpsServer({
         host: config.HOST,
         port: config.HOOKFLOW_METRICS_PORT,
-        readiness: createReadiness({ temporal: client.connection, namespace, mongo: mongo.db }),
+        readiness: createReadiness({ temporal: addresses.temporal, mongo: mongo.db }),
       })
     : undefined;
   if (ops) log.info({ address: `http://${hostPort(config.HOST, ops.port)}/metrics` }, 'worker metrics and health served');
@@ -147,6 +147,7 @@ export async function startApiPart(
   const tracing = startTracing('hookflow-api', log);
   const temporal = await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors });
   watchEndpointStatuses(mongo.collections.endpoints);
+  const readiness = createReadiness({ temporal: addresses.temporal, mongo: mongo.db });
   const services = createServices({
     db: mongo.collections,
     temporal,
@@ -163,7 +164,7 @@ export async function startApiPart(
     port: config.PORT,
     adminToken: config.HOOKFLOW_ADMIN_TOKEN,
     maxRequestBytes: config.HOOKFLOW_MAX_REQUEST_BYTES,
-    readiness: createReadiness({ temporal: temporal.connection, namespace: addresses.temporal.namespace, mongo: mongo.db }),
+    readiness,
     ...options,
   });
   return {
@@ -171,6 +172,7 @@ export async function startApiPart(
     api,
     async stop() {
       await api.close();
+      await readiness.close();
       await temporal.connection.close();
       await tracing.shutdown();
     },

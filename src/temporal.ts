@@ -63,7 +63,7 @@ export function loadTemporalTarget(fallbackAddress: string, env: NodeJS.ProcessE
   };
 }
 
-const connectionOptionsOf = (target: TemporalTarget) => ({
+export const connectionOptionsOf = (target: TemporalTarget) => ({
   address: target.address,
   ...(target.tls === undefined ? {} : { tls: target.tls }),
   ...(target.apiKey === undefined ? {} : { apiKey: target.apiKey }),

@@ -59,9 +59,9 @@ export async function startOpsServer(args: { host: string; port: number } & OpsO
     server,
     port: (server.address() as { port: number }).port,
     close: () =>
-      new Promise((resolve) => {
+      new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      }).then(() => args.readiness.close()),
   };
 }

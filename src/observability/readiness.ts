@@ -2,7 +2,8 @@
  * Readiness: Temporal and MongoDB must both answer within a short deadline. The report names each
  * dependency, so that a 503 says what is down.
  */
-import type { ConnectionLike } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { connectionOptionsOf, type TemporalTarget } from '../temporal';
 import type { Db } from 'mongodb';
 
 export interface DependencyState {
@@ -19,6 +20,7 @@ export interface ReadinessReport {
 
 export interface Readiness {
   check(): Promise<ReadinessReport>;
+  close(): Promise<void>;
 }
 
 /** Each check gets this long; a probe must answer well within the orchestrator's own timeout. */
@@ -42,16 +44,22 @@ async function timed(what: string, probe: () => Promise<unknown>): Promise<Depen
   }
 }
 
-export function createReadiness(deps: { temporal: ConnectionLike; namespace: string; mongo: Db }): Readiness {
+/**
+ * The Temporal check has a connection of its own without the SDK's retry interceptor: a probe says how
+ * things are now, and must leave no retry behind it when the process stops.
+ */
+export function createReadiness(deps: { temporal: TemporalTarget; mongo: Db }): Readiness {
+  const connection = Connection.lazy({ ...connectionOptionsOf(deps.temporal), interceptors: [] });
   return {
     async check() {
       const [temporal, mongodb] = await Promise.all([
         timed('Temporal', () =>
-          deps.temporal.withDeadline(Date.now() + CHECK_DEADLINE_MS, () => deps.temporal.workflowService.describeNamespace({ namespace: deps.namespace })),
+          connection.withDeadline(Date.now() + CHECK_DEADLINE_MS, () => connection.workflowService.describeNamespace({ namespace: deps.temporal.namespace })),
         ),
         timed('MongoDB', () => deps.mongo.command({ ping: 1 }, { timeoutMS: CHECK_DEADLINE_MS })),
       ]);
       return { ready: temporal.ok && mongodb.ok, checks: { temporal, mongodb } };
     },
+    close: () => connection.close(),
   };
 }

@@ -86,7 +86,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const temporal = await connectClient(target, { timeoutMs: 15_000, interceptors: options.tracing?.tracing.clientInterceptors });
   const taskQueue = `test-${suffix}`;
   const connection = await connectWorker(target, 15_000);
-  const readiness = createReadiness({ temporal: temporal.connection, namespace: target.namespace, mongo: mongo.db });
+  const readiness = createReadiness({ temporal: target, mongo: mongo.db });
   const ops = await startOpsServer({ host: '127.0.0.1', port: 0, readiness });
   watchEndpointStatuses(mongo.collections.endpoints);
   // Configured exactly as in production, from environment variables.
