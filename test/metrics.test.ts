@@ -88,6 +88,8 @@ test('an acknowledged delivery: one acknowledged attempt, one success, one laten
   await endpoint(r.url);
   const { settled, change } = await measure(0);
   expect(settled).toEqual({ status: 'SUCCEEDED', attempts: 1 });
+  // Tracing is off without OTEL_EXPORTER_OTLP_ENDPOINT: no trace header goes out.
+  expect(r.requests[0]!.headers.traceparent).toBeUndefined();
   expect(change).toEqual({
     accepted: 1,
     'attempts.acknowledged': 1,
