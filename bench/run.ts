@@ -16,6 +16,7 @@ import { Agent, request } from 'undici';
 import { externalServers, gql, pool, processResources, sleep, startHookflow, startServers, type Hookflow, type Servers } from '../chaos/harness';
 import { answer, startReceiver } from '../test/helpers/receiver';
 import { measureGrowth, type GrowthPoint } from './growth';
+import { freePort } from '../src/dev/servers';
 import { cpuShares, summary, svgCdf, type Summary } from './stats';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
@@ -219,7 +220,11 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const external = process.env.TEMPORAL_ADDRESS && process.env.MONGODB_URI;
   const servers = external ? externalServers(process.env.TEMPORAL_ADDRESS!, process.env.MONGODB_URI!) : await startServers();
-  const hookflow = await startHookflow(servers);
+  // Metrics on, as in production: the worker's /metrics and the Temporal SDK's exporter, on free ports.
+  const metricsPorts = { worker: await freePort(), sdk: await freePort() };
+  const hookflow = await startHookflow(servers, {
+    env: { HOOKFLOW_METRICS_PORT: String(metricsPorts.worker), HOOKFLOW_SDK_METRICS_PORT: String(metricsPorts.sdk) },
+  });
   const bench = new Bench(hookflow, servers);
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
   const dir = path.join(__dirname, 'results');
@@ -241,6 +246,29 @@ async function main(): Promise<void> {
     row('sendMessage, 50 clients, 1 KiB', `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`);
     row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
     deliveredRow('1 endpoint, 1 KiB', burst);
+
+    // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
+    // exporter), then on the one that records them while it is scraped every 5 s (Prometheus's default is 15 s).
+    say('metrics cost: the burst again without metrics, then with them');
+    const unmetered = await startHookflow(servers, { env: { HOOKFLOW_METRICS: 'false' } });
+    let off: ThroughputResult;
+    try {
+      off = await new Bench(unmetered, servers).throughput('metricsOff', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
+    } finally {
+      await unmetered.stop();
+    }
+    const scrapeUrls = [hookflow.apiUrl.replace(/\/graphql$/, '/metrics'), `http://127.0.0.1:${metricsPorts.worker}/metrics`, `http://127.0.0.1:${metricsPorts.sdk}/metrics`];
+    const scraper = setInterval(() => scrapeUrls.forEach((url) => void fetch(url).then((r) => r.text()).catch(() => undefined)), 5_000);
+    let on: ThroughputResult;
+    try {
+      on = await bench.throughput('metricsOn', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
+    } finally {
+      clearInterval(scraper);
+    }
+    results.metricsCost = { withoutMetrics: off, withMetrics: on, ratio: on.messagesPerSecond / off.messagesPerSecond };
+    save();
+    row('delivered, 1 KiB, metrics off | on', `${off.messagesPerSecond.toFixed(1)} | ${on.messagesPerSecond.toFixed(1)} msg/s  (on/off ${(on.messagesPerSecond / off.messagesPerSecond).toFixed(2)})`);
+    row('  worker CPU, share of one core, off | on', `${Math.round((off.cpu.worker ?? 0) * 100)}% | ${Math.round((on.cpu.worker ?? 0) * 100)}%`);
 
     // End to end at half that rate, sent open-loop.
     const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });

@@ -54,6 +54,7 @@ const schema = z.object({
 
   // The worker's /metrics, /healthz and /readyz (the API serves them on PORT); the Temporal SDK's own
   // Prometheus exporter (task slots, schedule-to-start, sticky cache), 0 for none.
+  HOOKFLOW_METRICS: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   HOOKFLOW_METRICS_PORT: port.default(9464),
   HOOKFLOW_SDK_METRICS_PORT: port.default(9465),
 

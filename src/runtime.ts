@@ -16,7 +16,7 @@ import {
   loadTemporalTarget,
   type TemporalTarget,
 } from './temporal';
-import { watchEndpointStatuses } from './observability/metrics';
+import { setMetricsRecording, watchEndpointStatuses } from './observability/metrics';
 import { startOpsServer } from './observability/ops-http';
 import { createReadiness } from './observability/readiness';
 import { sdkPrometheusMetrics } from './observability/sdk-metrics';
@@ -65,7 +65,7 @@ export const addressesOf = (config: Config): Addresses => ({
  */
 function installTemporalRuntime(config: Config, log: Logger): void {
   const sdkLog = log.child({ component: 'temporal-sdk' });
-  const bindAddress = config.HOOKFLOW_SDK_METRICS_PORT === 0 ? undefined : hostPort(config.HOST, config.HOOKFLOW_SDK_METRICS_PORT);
+  const bindAddress = !config.HOOKFLOW_METRICS || config.HOOKFLOW_SDK_METRICS_PORT === 0 ? undefined : hostPort(config.HOST, config.HOOKFLOW_SDK_METRICS_PORT);
   Runtime.install({
     logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
       const method = level === 'ERROR' ? 'error' : level === 'WARN' ? 'warn' : 'info';
@@ -85,6 +85,7 @@ export interface WorkerPartOptions {
 
 export async function startWorkerPart(config: Config, log: Logger, addresses: Addresses, mongo: Mongo, options: WorkerPartOptions = { opsServer: true }): Promise<Part> {
   installTemporalRuntime(config, log);
+  setMetricsRecording(config.HOOKFLOW_METRICS);
   const tracing = startTracing('hookflow-worker', log);
   const { namespace } = addresses.temporal;
   const client = await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors });
@@ -144,6 +145,7 @@ export async function startApiPart(
   mongo: Mongo,
   options: { graphiqlApiKey?: string } = {},
 ): Promise<Part & { api: RunningApi }> {
+  setMetricsRecording(config.HOOKFLOW_METRICS);
   const tracing = startTracing('hookflow-api', log);
   const temporal = await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors });
   watchEndpointStatuses(mongo.collections.endpoints);

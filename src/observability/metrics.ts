@@ -12,6 +12,12 @@ import type { MaintenanceCounts } from '../../workflows/maintenance-types';
 import type { EndpointDoc } from '../db/types';
 
 export const registry = new Registry();
+
+/** HOOKFLOW_METRICS=false turns recording off (the benchmark measures what metrics cost). */
+let recording = true;
+export function setMetricsRecording(enabled: boolean): void {
+  recording = enabled;
+}
 collectDefaultMetrics({ register: registry });
 
 export type AttemptResult = 'acknowledged' | 'http_error' | 'timeout' | 'connection' | 'throttled';
@@ -79,6 +85,7 @@ for (const kind of ['on_failure', 'on_failure_recovered', 'on_deactivation', 're
 for (const channel of NOTIFICATION_CHANNELS) for (const result of ['sent', 'failed'] as const) notifications.labels(channel, result);
 
 export function recordAccepted(): void {
+  if (!recording) return;
   messagesAccepted.inc();
 }
 
@@ -91,15 +98,17 @@ export function attemptResultOf(result: PostResult): AttemptResult {
 }
 
 export function recordAttempt(result: AttemptResult, seconds: number): void {
+  if (!recording) return;
   attempts.labels(result).inc();
   attemptDuration.observe(seconds);
 }
 
 export function recordDelivery(status: DeliveryOutcome, count = 1): void {
-  if (count > 0) deliveries.labels(status).inc(count);
+  if (recording && count > 0) deliveries.labels(status).inc(count);
 }
 
 export function observeDeliveryLatency(seconds: number): void {
+  if (!recording) return;
   deliveryLatency.observe(seconds);
 }
 
@@ -117,6 +126,7 @@ export function recordAttemptMetrics(args: {
   firstRun: boolean;
   now?: Date;
 }): void {
+  if (!recording) return;
   recordAttempt(attemptResultOf(args.result), args.durationMs / 1000);
   if (args.status === 'SUCCEEDED') {
     recordDelivery('succeeded');
@@ -126,10 +136,12 @@ export function recordAttemptMetrics(args: {
 }
 
 export function recordLifecycleEvent(kind: string): void {
+  if (!recording) return;
   lifecycleEvents.labels(kind.toLowerCase()).inc();
 }
 
 export function recordNotification(channel: Channel, result: NotificationResult): void {
+  if (!recording) return;
   notifications.labels(channel, result).inc();
 }
 
@@ -156,7 +168,7 @@ const REPAIR_KINDS: Partial<Record<keyof MaintenanceCounts, string>> = {
 for (const kind of Object.values(REPAIR_KINDS)) repairs.labels(kind);
 
 export function recordRepair(kind: string, count = 1): void {
-  if (count > 0) repairs.labels(kind).inc(count);
+  if (recording && count > 0) repairs.labels(kind).inc(count);
 }
 
 /** The repairs of one maintenance run (its deletions by retention are not repairs). */
