@@ -20,6 +20,8 @@ import { freePort } from '../src/dev/servers';
 import { cpuShares, summary, svgCdf, type Summary } from './stats';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
+/** Rounds of the metrics off / on comparison. */
+const METRICS_ROUNDS = Number(process.env.BENCH_METRICS_ROUNDS ?? 2);
 const CONCURRENCY = 50;
 const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
@@ -248,27 +250,33 @@ async function main(): Promise<void> {
     deliveredRow('1 endpoint, 1 KiB', burst);
 
     // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
-    // exporter), then on the one that records them while it is scraped every 5 s (Prometheus's default is 15 s).
-    say('metrics cost: the burst again without metrics, then with them');
+    // exporter) and on the one that records them while it is scraped every 5 s (Prometheus's default is
+    // 15 s), alternated METRICS_ROUNDS times so that drift in the shared machine's load hits both alike.
+    const scrapeUrls = [hookflow.apiUrl.replace(/\/graphql$/, '/metrics'), `http://127.0.0.1:${metricsPorts.worker}/metrics`, `http://127.0.0.1:${metricsPorts.sdk}/metrics`];
+    const metricsCost: { withoutMetrics: ThroughputResult[]; withMetrics: ThroughputResult[] } = { withoutMetrics: [], withMetrics: [] };
+    results.metricsCost = metricsCost;
     const unmetered = await startHookflow(servers, { env: { HOOKFLOW_METRICS: 'false' } });
-    let off: ThroughputResult;
     try {
-      off = await new Bench(unmetered, servers).throughput('metricsOff', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
+      for (let round = 0; round < METRICS_ROUNDS; round++) {
+        say(`metrics cost, round ${round + 1} of ${METRICS_ROUNDS}: without metrics, then with them`);
+        metricsCost.withoutMetrics.push(await new Bench(unmetered, servers).throughput(`metricsOff${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
+        const scraper = setInterval(() => scrapeUrls.forEach((url) => void fetch(url).then((r) => r.text()).catch(() => undefined)), 5_000);
+        try {
+          metricsCost.withMetrics.push(await bench.throughput(`metricsOn${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
+        } finally {
+          clearInterval(scraper);
+        }
+        save();
+      }
     } finally {
       await unmetered.stop();
     }
-    const scrapeUrls = [hookflow.apiUrl.replace(/\/graphql$/, '/metrics'), `http://127.0.0.1:${metricsPorts.worker}/metrics`, `http://127.0.0.1:${metricsPorts.sdk}/metrics`];
-    const scraper = setInterval(() => scrapeUrls.forEach((url) => void fetch(url).then((r) => r.text()).catch(() => undefined)), 5_000);
-    let on: ThroughputResult;
-    try {
-      on = await bench.throughput('metricsOn', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
-    } finally {
-      clearInterval(scraper);
-    }
-    results.metricsCost = { withoutMetrics: off, withMetrics: on, ratio: on.messagesPerSecond / off.messagesPerSecond };
-    save();
-    row('delivered, 1 KiB, metrics off | on', `${off.messagesPerSecond.toFixed(1)} | ${on.messagesPerSecond.toFixed(1)} msg/s  (on/off ${(on.messagesPerSecond / off.messagesPerSecond).toFixed(2)})`);
-    row('  worker CPU, share of one core, off | on', `${Math.round((off.cpu.worker ?? 0) * 100)}% | ${Math.round((on.cpu.worker ?? 0) * 100)}%`);
+    const rate = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + r.messagesPerSecond, 0) / runs.length;
+    /** Worker CPU per delivered message, in ms: the direct cost, less sensitive to the machine's other load than the rate. */
+    const workerCpuMs = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + ((r.cpu.worker ?? 0) * r.seconds * 1000) / r.deliveries, 0) / runs.length;
+    const [off, on] = [metricsCost.withoutMetrics, metricsCost.withMetrics];
+    row('delivered, 1 KiB, metrics off | on', `${rate(off).toFixed(1)} | ${rate(on).toFixed(1)} msg/s  (on/off ${(rate(on) / rate(off)).toFixed(2)}; rounds ${off.map((r, i) => `${r.messagesPerSecond.toFixed(1)}|${on[i]!.messagesPerSecond.toFixed(1)}`).join(', ')})`);
+    row('  worker CPU per message, off | on', `${workerCpuMs(off).toFixed(1)} | ${workerCpuMs(on).toFixed(1)} ms`);
 
     // End to end at half that rate, sent open-loop.
     const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });
