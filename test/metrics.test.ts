@@ -15,9 +15,15 @@ const TIMEOUT_MS = 800;
 
 let stack: TestStack;
 const receivers: Receiver[] = [];
+/** The operator webhook: every lifecycle event is also a notification on the `ops` channel. */
+let ops: Receiver;
 
 beforeAll(async () => {
-  stack = await startStack({ deliveryTimeoutMs: TIMEOUT_MS });
+  ops = await receiver(answer(200, 'ok'));
+  stack = await startStack({
+    deliveryTimeoutMs: TIMEOUT_MS,
+    env: { HOOKFLOW_OPS_WEBHOOK_URL: ops.url, HOOKFLOW_OPS_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 3).toString('base64')}` },
+  });
 });
 afterAll(async () => {
   await Promise.all(receivers.map((r) => r.close()));
@@ -60,6 +66,7 @@ function snapshot(s: Scrape): Record<string, number> {
   out['attemptDuration.count'] = s.count('hookflow_attempt_duration_seconds');
   out['deliveryLatency.count'] = s.count('hookflow_delivery_latency_seconds');
   out['lifecycle.on_deactivation'] = s.value('hookflow_lifecycle_events_total', { kind: 'on_deactivation' });
+  out['notifications.ops.sent'] = s.value('hookflow_notifications_total', { channel: 'ops', result: 'sent' });
   return out;
 }
 
@@ -68,14 +75,19 @@ function delta(before: Record<string, number>, after: Record<string, number>): R
   return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
 }
 
-/** Sends one message, waits until it settles and the lifecycle has recorded what it raised, and returns the change. */
+/**
+ * Sends one message, waits until it settles and the lifecycle has recorded and notified what it raised,
+ * and returns the change.
+ */
 async function measure(expectedLifecycle: number): Promise<{ settled: { status: string; attempts: number }; change: Record<string, number> }> {
   const before = snapshot(await workerMetrics());
   const settled = await sendAndSettle();
   const after = await eventually(async () => {
     const s = snapshot(await workerMetrics());
-    return s['lifecycle.on_deactivation']! - before['lifecycle.on_deactivation']! >= expectedLifecycle ? s : undefined;
-  }, 20_000, 'lifecycle events to be counted');
+    const raised = s['lifecycle.on_deactivation']! - before['lifecycle.on_deactivation']!;
+    const notified = s['notifications.ops.sent']! - before['notifications.ops.sent']!;
+    return raised >= expectedLifecycle && notified >= expectedLifecycle ? s : undefined;
+  }, 20_000, 'lifecycle events to be counted and notified');
   return { settled, change: delta(before, after) };
 }
 
@@ -110,6 +122,7 @@ test('an HTTP 500 with no retries left: one http_error attempt, an exhausted del
     'attemptDuration.count': 1,
     'deliveries.exhausted': 1,
     'lifecycle.on_deactivation': 1,
+    'notifications.ops.sent': 1,
   });
 });
 
@@ -137,6 +150,7 @@ test('a 429 counts as throttled, a receiver that never answers as timeout, a clo
       'attemptDuration.count': 1,
       'deliveries.exhausted': 1,
       'lifecycle.on_deactivation': 1,
+      'notifications.ops.sent': 1,
     });
   }
   // The timeout's attempt lasted the whole budget: its duration fell in the buckets above TIMEOUT_MS / 1000.
@@ -164,6 +178,22 @@ test('deleting an endpoint with a delivery waiting to retry counts it cancelled;
     const counts = ['active', 'failing', 'disabled'].map((status) => s.value('hookflow_endpoints', { status }));
     return JSON.stringify(counts) === JSON.stringify([1, 0, 4]) ? counts : undefined;
   }, 20_000, 'hookflow_endpoints to count 1 active, 0 failing, 4 disabled');
+});
+
+test('a maintenance pass counts each repair by kind, exactly as its report does', async () => {
+  const r = await receiver(answer(200, 'ok'));
+  const id = await endpoint(r.url);
+  // Drift: the endpoint's status in MongoDB disagrees with its lifecycle workflow (ACTIVE).
+  await stack.mongo.collections.endpoints.updateOne({ _id: id }, { $set: { status: 'FAILING', failingSince: new Date() } });
+  const kinds = ['parked_message_expired', 'message_workflow_started', 'delivery_corrected', 'endpoint_status_corrected', 'endpoint_workflow_started', 'parked_resumed'];
+  const repairs = (s: Scrape) => Object.fromEntries(kinds.map((kind) => [kind, s.value('hookflow_maintenance_repairs_total', { kind })]));
+  const before = repairs(await workerMetrics());
+  const report = await stack.runMaintenance({ asOf: Date.now() + 2 * 60_000 });
+  const after = repairs(await workerMetrics());
+  expect(report.counts.endpointStatusesCorrected).toBe(1);
+  const { parkedExpired, messageWorkflowsStarted, deliveriesCorrected, endpointStatusesCorrected, endpointWorkflowsStarted, parkedResumed } = report.counts;
+  const fromReport = [parkedExpired, messageWorkflowsStarted, deliveriesCorrected, endpointStatusesCorrected, endpointWorkflowsStarted, parkedResumed];
+  expect(kinds.map((kind) => after[kind]! - before[kind]!)).toEqual(fromReport);
 });
 
 test('the API and the worker serve the same registry in one process, and every Hookflow metric is there', async () => {
