@@ -83,6 +83,8 @@ async function main(): Promise<void> {
   say(`Hookflow is running.`);
   say(`  GraphQL API + GraphiQL: ${api.api.url}`);
   say(`  Temporal Web UI:        ${uiUrl}`);
+  say(`  Metrics and health:     ${api.api.url.replace(/\/graphql$/, '')}/metrics  /healthz  /readyz`);
+  if (config.HOOKFLOW_METRICS && config.HOOKFLOW_SDK_METRICS_PORT !== 0) say(`  Temporal SDK metrics:   http://${config.HOST}:${config.HOOKFLOW_SDK_METRICS_PORT}/metrics`);
   say(`  API key:                ${apiKey ?? '(not shown)'}  [${source}]`);
   say(`  Send it as:             Authorization: Bearer <api key>`);
   if (config.HOOKFLOW_ADMIN_TOKEN) say(`  Admin token:            kept in ${path.join(dataDir, 'admin-token')} or HOOKFLOW_ADMIN_TOKEN (tenants and keys)`);
