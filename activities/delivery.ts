@@ -16,6 +16,7 @@ import { blockedTarget, type UrlPolicy } from '../src/webhooks/url-guard';
 import { decideNextStep } from '../workflows/delivery-decision';
 import type { AttemptDeliveryInput, AttemptOutcome, ParkedDelivery } from '../workflows/delivery-types';
 import { NON_RETRYABLE_FAILURES } from '../workflows/failure-types';
+import { recordAttemptMetrics, recordDelivery } from '../src/observability/metrics';
 
 export interface DeliveryActivityDeps {
   store: Store;
@@ -118,14 +119,17 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
     if (!message) {
       // Deleted by retention: a parked delivery of it must not wait for ever.
       await store.deliveries.cancel(id);
+      recordDelivery('cancelled');
       return { kind: 'gone', why: 'message deleted' };
     }
     if (!endpoint || endpoint.deletedAt) {
       await store.deliveries.cancel(id);
+      recordDelivery('cancelled');
       return { kind: 'gone', why: 'endpoint deleted' };
     }
     if (endpoint.status === 'DISABLED') {
       const parked = await store.deliveries.setOwnedStatus(id, input.workflowId, 'PARKED');
+      if (parked) recordDelivery('parked');
       return parked || input.claimParked ? { kind: 'parked' } : refusal(await store.deliveries.whyNotAttemptable(id, input.workflowId));
     }
     // Before a number is allocated: a secret that cannot be read makes no attempt.
@@ -164,6 +168,8 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
       });
       await store.deliveries.setOwnedStatus(id, input.workflowId, step.status);
       log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, seq: started.seq, ok: result.ok, durationMs }, 'attempt recorded');
+      // A first run's attempt numbers start at 0 with its retries; a resend's or redelivery's do not.
+      recordAttemptMetrics({ result, durationMs, status: step.status, acceptedAt: message.createdAt, firstRun: started.seq === input.number });
       if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
       return { kind: 'failed', reason: result.reason, statusCode: result.statusCode, error: result.error, retryPolicy: endpoint.retryPolicy, ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }) };
     } finally {

@@ -1,6 +1,7 @@
 /** Where an endpoint's lifecycle is told, recorded, and where its redelivery is handed work. */
 import type { Client } from '@temporalio/client';
 import type { Store } from '../src/store';
+import { recordLifecycleEvent } from '../src/observability/metrics';
 import { startRedelivery } from '../src/starts';
 import type { EndpointStatus } from '../workflows/delivery-types';
 import { endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
@@ -34,7 +35,10 @@ export function createLifecycleActivities({ store, temporal, taskQueue }: Lifecy
       disabledAt: number | null;
       events: RaisedEvent[];
     }): Promise<void> {
-      for (const event of args.events) await store.endpointEvents.recordRaised(args.endpointId, args.tenantId, event);
+      for (const event of args.events) {
+        await store.endpointEvents.recordRaised(args.endpointId, args.tenantId, event);
+        recordLifecycleEvent(event.kind);
+      }
       await store.endpoints.setLifecycleStatus(args.endpointId, args);
     },
 

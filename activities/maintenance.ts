@@ -9,6 +9,7 @@ import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, rede
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts, MaintenanceReport } from '../workflows/maintenance-types';
 import type { Collections } from '../src/db/mongo';
+import { recordRepairs } from '../src/observability/metrics';
 
 export interface MaintenanceDeps {
   db: Collections;
@@ -208,6 +209,7 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
         { upsert: true },
       );
       log.info({ ...report.counts, runId: report.runId }, 'maintenance run finished');
+      recordRepairs(report.counts);
     },
   };
 }

@@ -16,9 +16,12 @@ import { Agent, request } from 'undici';
 import { externalServers, gql, pool, processResources, sleep, startHookflow, startServers, type Hookflow, type Servers } from '../chaos/harness';
 import { answer, startReceiver } from '../test/helpers/receiver';
 import { measureGrowth, type GrowthPoint } from './growth';
+import { freePort } from '../src/dev/servers';
 import { cpuShares, summary, svgCdf, type Summary } from './stats';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
+/** Rounds of the metrics off / on comparison. */
+const METRICS_ROUNDS = Number(process.env.BENCH_METRICS_ROUNDS ?? 2);
 const CONCURRENCY = 50;
 const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
@@ -219,7 +222,11 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const external = process.env.TEMPORAL_ADDRESS && process.env.MONGODB_URI;
   const servers = external ? externalServers(process.env.TEMPORAL_ADDRESS!, process.env.MONGODB_URI!) : await startServers();
-  const hookflow = await startHookflow(servers);
+  // Metrics on, as in production: the worker's /metrics and the Temporal SDK's exporter, on free ports.
+  const metricsPorts = { worker: await freePort(), sdk: await freePort() };
+  const hookflow = await startHookflow(servers, {
+    env: { HOOKFLOW_METRICS_PORT: String(metricsPorts.worker), HOOKFLOW_SDK_METRICS_PORT: String(metricsPorts.sdk) },
+  });
   const bench = new Bench(hookflow, servers);
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
   const dir = path.join(__dirname, 'results');
@@ -241,6 +248,35 @@ async function main(): Promise<void> {
     row('sendMessage, 50 clients, 1 KiB', `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`);
     row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
     deliveredRow('1 endpoint, 1 KiB', burst);
+
+    // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
+    // exporter) and on the one that records them while it is scraped every 5 s (Prometheus's default is
+    // 15 s), alternated METRICS_ROUNDS times so that drift in the shared machine's load hits both alike.
+    const scrapeUrls = [hookflow.apiUrl.replace(/\/graphql$/, '/metrics'), `http://127.0.0.1:${metricsPorts.worker}/metrics`, `http://127.0.0.1:${metricsPorts.sdk}/metrics`];
+    const metricsCost: { withoutMetrics: ThroughputResult[]; withMetrics: ThroughputResult[] } = { withoutMetrics: [], withMetrics: [] };
+    results.metricsCost = metricsCost;
+    const unmetered = await startHookflow(servers, { env: { HOOKFLOW_METRICS: 'false' } });
+    try {
+      for (let round = 0; round < METRICS_ROUNDS; round++) {
+        say(`metrics cost, round ${round + 1} of ${METRICS_ROUNDS}: without metrics, then with them`);
+        metricsCost.withoutMetrics.push(await new Bench(unmetered, servers).throughput(`metricsOff${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
+        const scraper = setInterval(() => scrapeUrls.forEach((url) => void fetch(url).then((r) => r.text()).catch(() => undefined)), 5_000);
+        try {
+          metricsCost.withMetrics.push(await bench.throughput(`metricsOn${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
+        } finally {
+          clearInterval(scraper);
+        }
+        save();
+      }
+    } finally {
+      await unmetered.stop();
+    }
+    const rate = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + r.messagesPerSecond, 0) / runs.length;
+    /** Worker CPU per delivered message, in ms: the direct cost, less sensitive to the machine's other load than the rate. */
+    const workerCpuMs = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + ((r.cpu.worker ?? 0) * r.seconds * 1000) / r.deliveries, 0) / runs.length;
+    const [off, on] = [metricsCost.withoutMetrics, metricsCost.withMetrics];
+    row('delivered, 1 KiB, metrics off | on', `${rate(off).toFixed(1)} | ${rate(on).toFixed(1)} msg/s  (on/off ${(rate(on) / rate(off)).toFixed(2)}; rounds ${off.map((r, i) => `${r.messagesPerSecond.toFixed(1)}|${on[i]!.messagesPerSecond.toFixed(1)}`).join(', ')})`);
+    row('  worker CPU per message, off | on', `${workerCpuMs(off).toFixed(1)} | ${workerCpuMs(on).toFixed(1)} ms`);
 
     // End to end at half that rate, sent open-loop.
     const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });

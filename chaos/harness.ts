@@ -200,6 +200,10 @@ export async function startHookflow(servers: Servers, options: { env?: Record<st
     MONGODB_DB: `hookflow_chaos_${suffix}`,
     TEMPORAL_TASK_QUEUE: `chaos-${suffix}`,
     PORT: String(port),
+    // Each run's worker serves its metrics and health on a free port, not the default 9464 that another
+    // process on this machine may hold; the SDK's exporter stays off unless a caller asks for it.
+    HOOKFLOW_METRICS_PORT: String(await freePort()),
+    HOOKFLOW_SDK_METRICS_PORT: '0',
     HOOKFLOW_API_KEY: `hf_chaos_${randomUUID()}`,
     HOOKFLOW_ADMIN_TOKEN: `admin_${randomUUID()}`,
     HOOKFLOW_ENCRYPTION_KEY: generateEncryptionKey(),

@@ -11,6 +11,7 @@ import { createMessageService } from './messages';
 import { createTenantService } from './tenants';
 import type { SecretBox } from './secret-box';
 import type { UrlPolicy } from './webhooks/url-guard';
+import type { Readiness } from './observability/readiness';
 
 export function createServices(args: {
   db: Collections;
@@ -46,9 +47,11 @@ export async function startApiServer(args: {
   adminToken?: string;
   maxRequestBytes: number;
   graphiqlApiKey?: string;
+  /** Serves /metrics, /healthz and /readyz on the API's port too. */
+  readiness?: Readiness;
 }): Promise<RunningApi> {
   const yoga = createApi(args);
-  const server = createHttpServer(yoga, args.log, args.maxRequestBytes);
+  const server = createHttpServer(yoga, args.log, args.maxRequestBytes, args.readiness ? { readiness: args.readiness } : undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(args.port, args.host, resolve);

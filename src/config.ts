@@ -52,6 +52,12 @@ const schema = z.object({
     message: 'must be at least 16 characters',
   }),
 
+  // The worker's /metrics, /healthz and /readyz (the API serves them on PORT); the Temporal SDK's own
+  // Prometheus exporter (task slots, schedule-to-start, sticky cache), 0 for none.
+  HOOKFLOW_METRICS: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  HOOKFLOW_METRICS_PORT: port.default(9464),
+  HOOKFLOW_SDK_METRICS_PORT: port.default(9465),
+
   HOOKFLOW_DEV_TEMPORAL_PORT: port.default(7233),
   HOOKFLOW_DEV_TEMPORAL_UI_PORT: port.default(8233),
   HOOKFLOW_DEV_MONGODB_PORT: port.default(27017),

@@ -12,6 +12,7 @@ import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
 import { cancelDeliverySignal, disableUpdate, endpointDeletedSignal, endpointWorkflowId, reactivateUpdate } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import { createStore } from './store';
+import { recordDelivery } from './observability/metrics';
 
 export interface EndpointServiceDeps {
   db: Collections;
@@ -159,9 +160,10 @@ export function createEndpointService({
     async delete(tenantId: string, id: string): Promise<EndpointDoc> {
       const endpoint = await service.get(tenantId, id);
       const deletedAt = await store.endpoints.markDeleted(id);
-      const retrying = await store.deliveries.cancelOpenOfEndpoint(id);
+      const { cancelled, runs } = await store.deliveries.cancelOpenOfEndpoint(id);
+      recordDelivery('cancelled', cancelled);
       // The endpoint's redelivery needs no signal: its next attempt finds the delivery cancelled.
-      const deliveryRuns = retrying.filter((workflowId) => workflowId.startsWith('deliver-'));
+      const deliveryRuns = runs.filter((workflowId) => workflowId.startsWith('deliver-'));
       await Promise.all(deliveryRuns.map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
       await ignoreClosed(temporal.workflow.getHandle(endpointWorkflowId(id)).signal(endpointDeletedSignal));
       return { ...endpoint, deletedAt };

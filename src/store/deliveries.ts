@@ -116,11 +116,11 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
       await deliveries.updateOne({ _id: id, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
     },
 
-    /** deleteEndpoint: every open delivery becomes CANCELLED; returns the runs that still retry one. */
-    async cancelOpenOfEndpoint(endpointId: string): Promise<string[]> {
+    /** deleteEndpoint: every open delivery becomes CANCELLED; says how many, and the runs that still retry one. */
+    async cancelOpenOfEndpoint(endpointId: string): Promise<{ cancelled: number; runs: string[] }> {
       const open = await deliveries.find({ endpointId, status: { $in: OPEN } }, { projection: { workflowId: 1, status: 1 } }).toArray();
-      await deliveries.updateMany({ endpointId, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
-      return [...new Set(open.filter((d) => d.status !== 'PARKED').map((d) => d.workflowId))];
+      const { modifiedCount } = await deliveries.updateMany({ endpointId, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+      return { cancelled: modifiedCount, runs: [...new Set(open.filter((d) => d.status !== 'PARKED').map((d) => d.workflowId))] };
     },
 
     /**
