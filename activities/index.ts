@@ -14,6 +14,7 @@ import { blockedTarget, type UrlPolicy } from '../src/webhooks/url-guard';
 import type { SecretBox } from '../src/secret-box';
 import { deliveryStatusAfterAttempt } from '../workflows/delivery-status';
 import { createMaintenanceActivities } from './maintenance';
+import { publishLiveEvents, attemptEvent, messageDeliveryStatusEvent, lifecycleEvents } from '../src/live';
 import type { AttemptDeliveryInput, AttemptOutcome, DeliveryStatus, EndpointStatus, ParkedDelivery } from '../workflows/delivery-types';
 import { endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
 import type { LifecycleInput, RaisedEvent } from '../workflows/endpoint-lifecycle';
@@ -83,6 +84,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
       },
       { upsert: true },
     );
+    await publishLiveEvents(db, [messageDeliveryStatusEvent(message, endpointId, status, workflowId, now())]);
   }
 
   /** One attempt, recorded; see attemptDelivery. */
@@ -169,6 +171,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
       },
       { upsert: true },
     );
+    await publishLiveEvents(db, [attemptEvent({ message, endpointId: endpoint._id, input, startedAt, durationMs, result, status })]);
     log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, ok: result.ok, durationMs }, 'attempt recorded');
 
     if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
@@ -240,6 +243,7 @@ function createDeliveryActivities(deps: ActivityDeps & { now: () => Date }) {
         { _id: args.endpointId },
         { $set: { status: args.status, failingSince: toDate(args.failingSince), disabledAt: toDate(args.disabledAt), updatedAt: now() } },
       );
+      await publishLiveEvents(db, lifecycleEvents(args));
     },
 
     /**

@@ -11,6 +11,8 @@ import { createMessageService } from './messages';
 import { createTenantService } from './tenants';
 import type { SecretBox } from './secret-box';
 import type { UrlPolicy } from './webhooks/url-guard';
+import { serveGraphqlWs } from './api/websocket';
+import { startLiveService, type LiveConfig } from './live/service';
 
 export function createServices(args: {
   db: Collections;
@@ -36,9 +38,14 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-/** Serves the GraphQL API over HTTP; port 0 picks a free port (tests). */
+/**
+ * Serves the GraphQL API over HTTP (subscriptions over SSE) and graphql-ws on the same path; port 0
+ * picks a free port (tests). With `live`, it tails the live events of `db` for its subscriptions.
+ */
 export async function startApiServer(args: {
   services: Services;
+  db: Collections;
+  live: LiveConfig;
   log: Logger;
   host: string;
   port: number;
@@ -46,8 +53,11 @@ export async function startApiServer(args: {
   maxRequestBytes: number;
   graphiqlApiKey?: string;
 }): Promise<RunningApi> {
-  const yoga = createApi(args);
+  const live = await startLiveService({ ...args.services, db: args.db, log: args.log, config: args.live });
+  const services: Services = { ...args.services, live };
+  const yoga = createApi({ ...args, services });
   const server = createHttpServer(yoga, args.log, args.maxRequestBytes);
+  const ws = serveGraphqlWs(server, yoga, '/graphql');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(args.port, args.host, resolve);
@@ -57,10 +67,13 @@ export async function startApiServer(args: {
   return {
     url: `http://${host}:${address.port}/graphql`,
     server,
-    close: () =>
-      new Promise((resolve) => {
+    async close() {
+      await live.stop();
+      await ws.close();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

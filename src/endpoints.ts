@@ -11,6 +11,7 @@ import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
 import type { EndpointStatus } from '../workflows/delivery-types';
 import { cancelDeliverySignal, endpointDeletedSignal, endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
 import type { LifecycleInput } from '../workflows/endpoint-lifecycle';
+import { endpointDeletedEvents, publishLiveEvents } from './live';
 
 export interface EndpointServiceDeps {
   db: Collections;
@@ -160,9 +161,10 @@ export function createEndpointService({
       const endpoint = await service.get(tenantId, id);
       await db.endpoints.updateOne({ _id: id }, { $set: { deletedAt: now(), updatedAt: now() } });
       const open = await db.deliveries
-        .find({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { projection: { workflowId: 1, status: 1 } })
+        .find({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { projection: { workflowId: 1, status: 1, messageId: 1, eventType: 1 } })
         .toArray();
       await db.deliveries.updateMany({ endpointId: id, status: { $in: ['PENDING', 'FAILING', 'PARKED'] } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+      await publishLiveEvents(db, endpointDeletedEvents(endpoint, open, now()));
       const retrying = new Set(open.filter((d) => d.status !== 'PARKED').map((d) => d.workflowId));
       await Promise.all([...retrying].map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
       await ignoreClosed(temporal.workflow.getHandle(endpointWorkflowId(id)).signal(endpointDeletedSignal));

@@ -13,7 +13,11 @@ export type ErrorCode =
   | 'ENDPOINT_ALREADY_DISABLED'
   | 'INVALID_CURSOR'
   | 'URL_NOT_ALLOWED'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+  | 'CURSOR_EXPIRED'
+  | 'SLOW_CONSUMER'
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'UNAVAILABLE';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

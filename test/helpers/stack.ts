@@ -7,7 +7,8 @@ import { connectMongo, type Mongo } from '../../src/db/mongo';
 import { connectClient, connectWorker } from '../../src/temporal';
 import { generateApiKey } from '../../src/tenants';
 import { createWorker } from '../../src/worker';
-import { loadConfig, urlPolicyOf } from '../../src/config';
+import { liveConfigOf, loadConfig, urlPolicyOf } from '../../src/config';
+import { openLiveEvents } from '../../src/live/collection';
 import { createSecretBox, generateEncryptionKey, type SecretBox } from '../../src/secret-box';
 import { createNotifier } from '../../src/notify/channels';
 import type { Services } from '../../src/api/context';
@@ -71,6 +72,7 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
   const config = loadConfig({ ...testEnv(), ...options.env });
   const secretBox = createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY!);
   const urlPolicy = urlPolicyOf(config);
+  await openLiveEvents(mongo.db, config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES);
   const worker = await createWorker({
     connection,
     temporal,
@@ -100,6 +102,8 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
   await services.tenants.ensureDefaultTenant(apiKey);
   const api = await startApiServer({
     services,
+    db: mongo.collections,
+    live: liveConfigOf(config),
     log,
     host: '127.0.0.1',
     port: 0,

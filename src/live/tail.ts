@@ -1,0 +1,97 @@
+import type { Collection, FindCursor } from 'mongodb';
+import type { Logger } from 'pino';
+import { cursorExpired, type LiveEventStore, type LiveHub, type LivePosition } from './hub';
+import type { LiveEvent } from './types';
+
+/** The capped collection as the hub's store: a held event is one `_id` lookup; a catch-up one scan. */
+export function mongoLiveStore(collection: Collection<LiveEvent>): LiveEventStore {
+  return {
+    async holds(id) {
+      return (await collection.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
+    },
+    readFrom(from, rereadWindowMs, tenantId) {
+      // Natural order is the order of insertion, the one every tail reads.
+      return collection
+        .find({ publishedAt: { $gte: new Date(from.publishedAt - rereadWindowMs) }, $or: [{ _id: from.id }, { tenantId }] })
+        .sort({ $natural: 1 });
+    },
+  };
+}
+
+export interface LiveTail {
+  stop(): Promise<void>;
+}
+
+/**
+ * The process's one reader of the stream: a tailable, awaiting cursor on the capped collection, whose
+ * events go to the hub in the collection's order.
+ *
+ * FerretDB v1 keeps a tailable cursor open only if its `find` matched something, and only if the
+ * `find` returned no document itself (batchSize 0): so the tail waits for a first event, always
+ * opens its cursor on a range that holds its last event, and takes everything through getMore.
+ *
+ * It starts with the events of the last `rereadWindowMs` before the newest one (they fill the ring,
+ * for resumes). When its cursor dies (a lost connection), it opens a new one and skips to where it
+ * was. If that place has been overwritten meanwhile, events may have been missed: every subscription
+ * is closed with CURSOR_EXPIRED, so that clients resume from their own cursors or catch up.
+ */
+export function startLiveTail(args: {
+  collection: Collection<LiveEvent>;
+  hub: LiveHub;
+  log: Logger;
+  rereadWindowMs: number;
+  retryMs?: number;
+}): LiveTail {
+  const { collection, hub, log, rereadWindowMs, retryMs = 200 } = args;
+  let stopped = false;
+  let cursor: FindCursor<LiveEvent> | null = null;
+  /** The last event appended; null until the first one. */
+  let position: LivePosition | null = null;
+
+  /** Where to open the cursor: after `position`, or (first start) the window before the newest event. */
+  async function startingPoint(): Promise<{ since: number; skipUntil: string | null } | null> {
+    if (position) {
+      if (await collection.findOne({ _id: position.id }, { projection: { _id: 1 } })) return { since: position.publishedAt, skipUntil: position.id };
+      log.warn({ position }, 'live events: the tail lost its place in the stream; closing the subscriptions');
+      hub.closeAll(cursorExpired('the server lost its place in the live stream; subscribe again with after set to your last cursor'));
+      position = null;
+    }
+    const newest = await collection.find({}, { projection: { publishedAt: 1 } }).sort({ $natural: -1 }).limit(1).next();
+    return newest ? { since: newest.publishedAt.getTime(), skipUntil: null } : null;
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const start = await startingPoint();
+        if (start) {
+          let skipUntil = start.skipUntil;
+          cursor = collection.find(
+            { publishedAt: { $gte: new Date(start.since - rereadWindowMs) } },
+            { tailable: true, awaitData: true, maxAwaitTimeMS: 1000, batchSize: 0 },
+          );
+          for await (const event of cursor as AsyncIterable<LiveEvent>) {
+            if (stopped) break;
+            if (skipUntil !== null) {
+              if (event._id === skipUntil) skipUntil = null;
+              continue;
+            }
+            position = { id: event._id, publishedAt: event.publishedAt.getTime() };
+            hub.append(event);
+          }
+        }
+      } catch (error) {
+        if (!stopped) log.warn({ err: error }, 'live events: tail cursor failed; reopening');
+      }
+      if (!stopped) await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  })();
+
+  return {
+    async stop() {
+      stopped = true;
+      await cursor?.close().catch(() => undefined);
+      await loop;
+    },
+  };
+}
