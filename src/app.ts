@@ -12,7 +12,7 @@ import { createTenantService } from './tenants';
 import type { SecretBox } from './secret-box';
 import type { UrlPolicy } from './webhooks/url-guard';
 import { serveGraphqlWs } from './api/websocket';
-import { startLiveService, type LiveConfig } from './live/service';
+import { startLiveService, type LiveConfig, type LiveService } from './live/service';
 
 export function createServices(args: {
   db: Collections;
@@ -35,6 +35,7 @@ export function createServices(args: {
 export interface RunningApi {
   url: string;
   server: Server;
+  live: LiveService;
   close(): Promise<void>;
 }
 
@@ -67,6 +68,7 @@ export async function startApiServer(args: {
   return {
     url: `http://${host}:${address.port}/graphql`,
     server,
+    live,
     async close() {
       await live.stop();
       await ws.close();

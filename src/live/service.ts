@@ -22,6 +22,8 @@ export interface LiveConfig {
   bufferSize: number;
   /** How often the keys of open subscriptions are checked for revocation. */
   keyCheckIntervalMs: number;
+  /** Recent events kept in memory for resumes (LIVE_DEFAULTS.ringSize); tests make it tiny to resume from MongoDB. */
+  ringSize?: number;
 }
 
 export const LIVE_DEFAULTS = { ringSize: 10_000, rereadWindowMs: 60_000, keyCheckIntervalMs: 2_000 };
@@ -62,7 +64,7 @@ export async function startLiveService(deps: {
   const collection = await openLiveEvents(databaseOf(db), config.maxBytes);
   const hub = new LiveHub({
     store: mongoLiveStore(collection),
-    ringSize: LIVE_DEFAULTS.ringSize,
+    ringSize: config.ringSize ?? LIVE_DEFAULTS.ringSize,
     bufferSize: config.bufferSize,
     retentionMs: config.retentionMs,
     rereadWindowMs: LIVE_DEFAULTS.rereadWindowMs,
