@@ -15,88 +15,124 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /**
-   * Hookflow's GraphQL contract. Every request carries `Authorization: Bearer <api key>`;
-   * everything read or written belongs to the key's tenant.
-   */
+  /** A point in time, as an ISO-8601 string with a time zone (UTC on output), e.g. 2026-05-01T12:00:00.000Z. */
   DateTime: { input: Date; output: Date; }
+  /** Any JSON value: an object, an array, a string, a number, a boolean or null. */
   JSON: { input: unknown; output: unknown; }
 };
 
 /** An API key as stored: its id, never the key. */
 export type ApiKey = {
   __typename?: 'ApiKey';
+  /** When the key was issued. */
   createdAt: Scalars['DateTime']['output'];
+  /** The key id (key_…), used to revoke it. */
   id: Scalars['ID']['output'];
+  /** When the key was revoked; null while it is valid. */
   revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The tenant the key belongs to. */
   tenantId: Scalars['ID']['output'];
 };
 
+/** One POST of a message to an endpoint, as recorded. */
 export type Attempt = {
   __typename?: 'Attempt';
+  /** How long it took, up to the response or the failure, in milliseconds. */
   durationMs: Scalars['Int']['output'];
+  /** The endpoint posted to. */
   endpointId: Scalars['ID']['output'];
+  /** Why it failed, e.g. "HTTP 503" or "timeout after 15000 ms"; null if acknowledged. */
   error?: Maybe<Scalars['String']['output']>;
+  /** The message posted. */
   messageId: Scalars['ID']['output'];
   /** 0 is the first try of its run; n is the n-th retry. A redelivery after reactivation starts again at 0. */
   number: Scalars['Int']['output'];
   /** The first HOOKFLOW_RESPONSE_BODY_LIMIT bytes of the response (4 KiB by default). */
   responseBody?: Maybe<Scalars['String']['output']>;
+  /** When the POST started. */
   startedAt: Scalars['DateTime']['output'];
+  /** The HTTP status of the response; null if none came (timeout, refused, DNS, TLS). */
   statusCode?: Maybe<Scalars['Int']['output']>;
+  /** Whether a 2xx acknowledged it. */
   succeeded: Scalars['Boolean']['output'];
   /** The workflow run that made the attempt. */
   workflowId: Scalars['String']['output'];
 };
 
+/** A page of attempts: `edges` as Relay clients expect, or the same attempts as `nodes`. */
 export type AttemptConnection = {
   __typename?: 'AttemptConnection';
+  /** The attempts of this page with their cursors. */
   edges: Array<AttemptEdge>;
+  /** The attempts of this page. */
   nodes: Array<Attempt>;
+  /** Cursors and whether more pages exist. */
   pageInfo: PageInfo;
+  /** Matching attempts in all pages. */
   totalCount: Scalars['Int']['output'];
 };
 
+/** An attempt in a page, with its cursor. */
 export type AttemptEdge = {
   __typename?: 'AttemptEdge';
+  /** Pass it as `after` to list the attempts after this one. */
   cursor: Scalars['String']['output'];
+  /** The attempt. */
   node: Attempt;
 };
 
+/** Bounds on an attempt's start; both optional. After is inclusive, Before exclusive. */
 export type AttemptFilter = {
+  /** Attempts started at or after this time. */
   startedAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Attempts started before this time. */
   startedBefore?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** A new endpoint. Only url is required. */
 export type CreateEndpointInput = {
+  /** Free text for people, e.g. whose endpoint it is. */
   description?: InputMaybe<Scalars['String']['input']>;
   /** Event types to receive; empty or absent means all. */
   eventTypes?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Addresses told by email when the endpoint starts failing, recovers or is disabled. */
   notifyEmails?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Phone numbers (E.164, e.g. +33612345678) told by SMS of the same events. */
   notifyPhones?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** How failed deliveries are retried; absent fields take the defaults. */
   retryPolicy?: InputMaybe<RetryPolicyInput>;
   /** An absolute http(s) URL that receives POST requests. */
   url: Scalars['String']['input'];
 };
 
+/** The result of createEndpoint. */
 export type CreateEndpointPayload = {
   __typename?: 'CreateEndpointPayload';
+  /** The new endpoint, ACTIVE. */
   endpoint: Endpoint;
   /** Standard Webhooks secret (whsec_ + base64). Shown once. */
   secret: Scalars['String']['output'];
 };
 
+/** The result of createTenant. */
 export type CreateTenantPayload = {
   __typename?: 'CreateTenantPayload';
+  /** Its first API key, shown once. */
   apiKey: NewApiKey;
+  /** The new tenant. */
   tenant: Tenant;
 };
 
+/** A message's delivery to one endpoint. */
 export type Delivery = {
   __typename?: 'Delivery';
+  /** Its attempts, oldest first, across workflow runs. */
   attempts: Array<Attempt>;
+  /** The endpoint, even if deleted since. */
   endpoint: Endpoint;
+  /** Where the delivery stands. */
   status: DeliveryStatus;
+  /** The Temporal workflow that delivers it now (deliver-…, or a resend or redelivery). */
   workflowId: Scalars['String']['output'];
 };
 
@@ -128,66 +164,99 @@ export type DeliveryEvent = {
  * CANCELLED: the endpoint was deleted.
  */
 export type DeliveryStatus =
+  /** The endpoint was deleted. */
   | 'CANCELLED'
+  /** Ended without an acknowledgement and without parking. */
   | 'EXHAUSTED'
+  /** Past retriesUntilFailure, still retried. */
   | 'FAILING'
+  /** Kept while the endpoint is disabled; delivered after reactivation. */
   | 'PARKED'
+  /** Being delivered or retried. */
   | 'PENDING'
+  /** Acknowledged by a 2xx. */
   | 'SUCCEEDED';
 
+/** An HTTP endpoint of the tenant that receives the messages of its event types. */
 export type Endpoint = {
   __typename?: 'Endpoint';
+  /** When it was registered. */
   createdAt: Scalars['DateTime']['output'];
+  /** Free text for people. */
   description?: Maybe<Scalars['String']['output']>;
   /** When the endpoint was DISABLED; null otherwise. */
   disabledAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The event types it receives; empty means all. */
   eventTypes: Array<Scalars['String']['output']>;
   /** Lifecycle events, oldest first. */
   events: Array<EndpointEvent>;
   /** Since when the endpoint has been FAILING; null otherwise. */
   failingSince?: Maybe<Scalars['DateTime']['output']>;
+  /** The endpoint id (ep_…). */
   id: Scalars['ID']['output'];
+  /** Addresses told by email of its lifecycle events. */
   notifyEmails: Array<Scalars['String']['output']>;
+  /** Phone numbers told by SMS of its lifecycle events. */
   notifyPhones: Array<Scalars['String']['output']>;
+  /** How its failed deliveries are retried. */
   retryPolicy: RetryPolicy;
+  /** Its attempts over the last 24 hours. */
   stats: EndpointStats;
+  /** Where it stands in the failure lifecycle. */
   status: EndpointStatus;
+  /** Where messages are POSTed. */
   url: Scalars['String']['output'];
 };
 
 /** A lifecycle event the endpoint raised; the first three notify its contacts. */
 export type EndpointEvent = {
   __typename?: 'EndpointEvent';
+  /** When it happened. */
   at: Scalars['DateTime']['output'];
+  /** How many attempts that message had made, if one caused it. */
   attempts?: Maybe<Scalars['Int']['output']>;
   /**
    * Pass it as `after` to endpointEvents to resume just after this event; a stored event's cursor works
    * while the event is still held in the live stream.
    */
   cursor: Scalars['String']['output'];
+  /** The last error of that message, if one caused it. */
   error?: Maybe<Scalars['String']['output']>;
+  /** What happened. */
   kind: EndpointEventKind;
+  /** The message that caused it, if one did. */
   messageId?: Maybe<Scalars['ID']['output']>;
+  /** Why, in a few words, e.g. "retries exhausted", "410 Gone", "disabled by hand". */
   reason: Scalars['String']['output'];
 };
 
+/** What an endpoint event is. */
 export type EndpointEventKind =
   /** The endpoint was deleted (live events only; the endpoint is no longer listed). */
   | 'DELETED'
+  /** The endpoint was disabled: retries exhausted, 410 Gone, or disableEndpoint. */
   | 'ON_DEACTIVATION'
+  /** A message failed its first try and retriesUntilFailure retries: the endpoint is FAILING. */
   | 'ON_FAILURE'
+  /** A message that had raised ON_FAILURE was acknowledged. */
   | 'ON_FAILURE_RECOVERED'
   /** Retention deleted a message that was still parked for this endpoint. */
   | 'PARKED_MESSAGE_EXPIRED'
+  /** reactivateEndpoint made the endpoint ACTIVE; its parked messages follow. */
   | 'REACTIVATED';
 
 /** Attempts over the last 24 hours. */
 export type EndpointStats = {
   __typename?: 'EndpointStats';
+  /** Failed attempts in the window. */
   failed: Scalars['Int']['output'];
+  /** The start of the latest failed attempt in the window; null if none. */
   lastFailureAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The start of the latest acknowledged attempt in the window; null if none. */
   lastSuccessAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The start of the 24-hour window. */
   since: Scalars['DateTime']['output'];
+  /** Acknowledged attempts in the window. */
   succeeded: Scalars['Int']['output'];
 };
 
@@ -197,71 +266,111 @@ export type EndpointStats = {
  * endpoint answered 410 Gone, or a person disabled it; nothing is posted until reactivateEndpoint.
  */
 export type EndpointStatus =
+  /** Delivering normally. */
   | 'ACTIVE'
+  /** Nothing is posted; messages are parked until reactivateEndpoint. */
   | 'DISABLED'
+  /** A message has failed its first try and retriesUntilFailure retries; deliveries go on. */
   | 'FAILING';
 
+/** What one maintenance run did; a second run right after finds nothing. */
 export type MaintenanceCounts = {
   __typename?: 'MaintenanceCounts';
+  /** Their attempts deleted. */
   attemptsDeleted: Scalars['Int']['output'];
+  /** Open deliveries whose workflow had closed, set from its result. */
   deliveriesCorrected: Scalars['Int']['output'];
+  /** Their delivery rows deleted. */
   deliveriesDeleted: Scalars['Int']['output'];
+  /** Endpoints whose stored status differed from their lifecycle workflow, corrected. */
   endpointStatusesCorrected: Scalars['Int']['output'];
+  /** Endpoints without a lifecycle workflow, given one. */
   endpointWorkflowsStarted: Scalars['Int']['output'];
+  /** Stored messages whose delivery workflow had never started, started. */
   messageWorkflowsStarted: Scalars['Int']['output'];
+  /** Messages older than HOOKFLOW_RETENTION deleted. */
   messagesDeleted: Scalars['Int']['output'];
+  /** Deleted messages that were still parked (logged on their endpoint as PARKED_MESSAGE_EXPIRED). */
   parkedExpired: Scalars['Int']['output'];
+  /** Parked deliveries of endpoints that are not disabled, resumed. */
   parkedResumed: Scalars['Int']['output'];
 };
 
+/** One run of the scheduled maintenance workflow. */
 export type MaintenanceRun = {
   __typename?: 'MaintenanceRun';
+  /** What it did. */
   counts: MaintenanceCounts;
+  /** When the run finished. */
   finishedAt: Scalars['DateTime']['output'];
+  /** The workflow run id. */
   id: Scalars['ID']['output'];
+  /** When the run started. */
   startedAt: Scalars['DateTime']['output'];
+  /** The workflow id, as shown in the Temporal UI. */
   workflowId: Scalars['String']['output'];
 };
 
+/** An event accepted by sendMessage, and its delivery to each endpoint it was routed to. */
 export type Message = {
   __typename?: 'Message';
+  /** When sendMessage accepted it. */
   createdAt: Scalars['DateTime']['output'];
+  /** One delivery per endpoint it was routed to, in routing order. */
   deliveries: Array<Delivery>;
+  /** Its event type, e.g. order.created. */
   eventType: Scalars['String']['output'];
+  /** The message id (msg_…); receivers get it as the webhook-id and message-id headers. */
   id: Scalars['ID']['output'];
+  /** When its event happened (the body's `timestamp`). */
   occurredAt: Scalars['DateTime']['output'];
+  /** The payload, delivered as the body's `data`. */
   payload: Scalars['JSON']['output'];
   /** The Temporal workflow that delivers this message. */
   workflowId: Scalars['String']['output'];
 };
 
+/** A page of messages: `edges` as Relay clients expect, or the same messages as `nodes`. */
 export type MessageConnection = {
   __typename?: 'MessageConnection';
+  /** The messages of this page with their cursors. */
   edges: Array<MessageEdge>;
+  /** The messages of this page. */
   nodes: Array<Message>;
+  /** Cursors and whether more pages exist. */
   pageInfo: PageInfo;
   /** Matching messages in all pages; null where counting is not cheap (a status filter without endpointId). */
   totalCount?: Maybe<Scalars['Int']['output']>;
 };
 
+/** A message in a page, with its cursor. */
 export type MessageEdge = {
   __typename?: 'MessageEdge';
+  /** Pass it as `after` to list the messages after this one. */
   cursor: Scalars['String']['output'];
+  /** The message. */
   node: Message;
 };
 
 /** All bounds are optional; After is inclusive, Before exclusive. */
 export type MessageFilter = {
+  /** Messages accepted at or after this time. */
   createdAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Messages accepted before this time. */
   createdBefore?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Messages routed to this endpoint. */
   endpointId?: InputMaybe<Scalars['ID']['input']>;
+  /** Messages of any of these event types. */
   eventTypes?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Messages whose event happened at or after this time. */
   occurredAfter?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Messages whose event happened before this time. */
   occurredBefore?: InputMaybe<Scalars['DateTime']['input']>;
   /** Messages with a delivery in this status (to endpointId, if given). */
   status?: InputMaybe<DeliveryStatus>;
 };
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Adds an API key to a tenant (shown once). Admin token only. */
@@ -303,36 +412,43 @@ export type Mutation = {
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationCreateApiKeyArgs = {
   tenantId: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationCreateEndpointArgs = {
   input: CreateEndpointInput;
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationCreateTenantArgs = {
   name: Scalars['String']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationDeleteEndpointArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationDisableEndpointArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationReactivateEndpointArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationRecoverEndpointArgs = {
   id: Scalars['ID']['input'];
   since: Scalars['DateTime']['input'];
@@ -340,49 +456,64 @@ export type MutationRecoverEndpointArgs = {
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationResendMessageArgs = {
   endpointId: Scalars['ID']['input'];
   messageId: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationRevokeApiKeyArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationRotateEndpointSecretArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationSendMessageArgs = {
   input: SendMessageInput;
 };
 
 
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationUpdateEndpointArgs = {
   id: Scalars['ID']['input'];
   input: UpdateEndpointInput;
 };
 
+/** An API key just issued, with the key itself: the only time it is shown. */
 export type NewApiKey = {
   __typename?: 'NewApiKey';
+  /** When the key was issued. */
   createdAt: Scalars['DateTime']['output'];
+  /** The key id (key_…), used to revoke it. */
   id: Scalars['ID']['output'];
   /** The key itself: shown here once, stored only as a hash. */
   key: Scalars['String']['output'];
+  /** The tenant the key belongs to. */
   tenantId: Scalars['ID']['output'];
 };
 
+/** Where a page stands in the list (the Relay connection spec). Pages run forward only, newest first. */
 export type PageInfo = {
   __typename?: 'PageInfo';
+  /** The cursor of the last row of this page: pass it as `after` for the next page. Null on an empty page. */
   endCursor?: Maybe<Scalars['String']['output']>;
+  /** Whether rows follow this page. */
   hasNextPage: Scalars['Boolean']['output'];
+  /** Whether rows come before this page: true when it was asked for `after` a cursor. */
   hasPreviousPage: Scalars['Boolean']['output'];
+  /** The cursor of the first row of this page. Null on an empty page. */
   startCursor?: Maybe<Scalars['String']['output']>;
 };
 
+/** What a tenant key can read (and, with the admin token, tenants and maintenance runs). */
 export type Query = {
   __typename?: 'Query';
   /** An endpoint's attempt log, newest first, by cursor. */
@@ -405,6 +536,7 @@ export type Query = {
 };
 
 
+/** What a tenant key can read (and, with the admin token, tenants and maintenance runs). */
 export type QueryAttemptsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   endpointId: Scalars['ID']['input'];
@@ -413,27 +545,32 @@ export type QueryAttemptsArgs = {
 };
 
 
+/** What a tenant key can read (and, with the admin token, tenants and maintenance runs). */
 export type QueryEndpointArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can read (and, with the admin token, tenants and maintenance runs). */
 export type QueryMaintenanceRunsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/** What a tenant key can read (and, with the admin token, tenants and maintenance runs). */
 export type QueryMessageArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** What a tenant key can read (and, with the admin token, tenants and maintenance runs). */
 export type QueryMessagesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   filter?: InputMaybe<MessageFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** The result of recoverEndpoint. */
 export type RecoveryResult = {
   __typename?: 'RecoveryResult';
   /** Deliveries re-enqueued by this call. */
@@ -446,13 +583,20 @@ export type RecoveryResult = {
   workflowId?: Maybe<Scalars['String']['output']>;
 };
 
+/** How failed deliveries to an endpoint are retried (see RetryPolicyInput). */
 export type RetryPolicy = {
   __typename?: 'RetryPolicy';
+  /** Each delay is the previous one times this. */
   backoffCoefficient: Scalars['Float']['output'];
+  /** The delay before the first retry, in milliseconds. */
   initialIntervalMs: Scalars['Int']['output'];
+  /** Each delay is shortened at random by up to this fraction. */
   jitter: Scalars['Float']['output'];
+  /** The longest delay, in milliseconds. */
   maxIntervalMs: Scalars['Int']['output'];
+  /** Retries after which the delivery is given up and the endpoint disabled. */
   maxRetries: Scalars['Int']['output'];
+  /** Retries after which a message raises on_failure and the endpoint is FAILING. */
   retriesUntilFailure: Scalars['Int']['output'];
 };
 
@@ -462,24 +606,36 @@ export type RetryPolicy = {
  * jitter (a fraction) so that retries after an outage do not arrive all at once.
  */
 export type RetryPolicyInput = {
+  /** Each delay is the previous one times this (default 4). */
   backoffCoefficient?: InputMaybe<Scalars['Float']['input']>;
+  /** The delay before the first retry, in milliseconds (default 60000). */
   initialIntervalMs?: InputMaybe<Scalars['Int']['input']>;
+  /** Each delay is shortened at random by up to this fraction (default 0.1). */
   jitter?: InputMaybe<Scalars['Float']['input']>;
+  /** The longest delay, in milliseconds (default 21600000, 6 h). */
   maxIntervalMs?: InputMaybe<Scalars['Int']['input']>;
+  /** Retries after which the delivery is given up and the endpoint disabled (default 8). */
   maxRetries?: InputMaybe<Scalars['Int']['input']>;
+  /** Retries after which a message raises on_failure and the endpoint is FAILING (default 3). */
   retriesUntilFailure?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** The result of rotateEndpointSecret. */
 export type RotateSecretPayload = {
   __typename?: 'RotateSecretPayload';
+  /** The endpoint, now signing with the new secret. */
   endpoint: Endpoint;
+  /** Until then deliveries also carry a signature by the previous secret. */
   previousSecretExpiresAt: Scalars['DateTime']['output'];
+  /** The new Standard Webhooks secret (whsec_ + base64). Shown once. */
   secret: Scalars['String']['output'];
 };
 
+/** An event to deliver to every endpoint of the tenant subscribed to its type. */
 export type SendMessageInput = {
   /** Dot-separated words of letters, digits, '_' or '-', e.g. order.created (at most 128 characters). */
   eventType: Scalars['String']['input'];
+  /** Repeating a call with the same key returns the first message and delivers nothing again. */
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** When the event happened; defaults to now. */
   occurredAt?: InputMaybe<Scalars['DateTime']['input']>;
@@ -527,20 +683,32 @@ export type SubscriptionEndpointEventsArgs = {
   endpointId?: InputMaybe<Scalars['ID']['input']>;
 };
 
+/** A customer of the platform: it owns endpoints, messages and API keys, and sees nothing of other tenants. */
 export type Tenant = {
   __typename?: 'Tenant';
+  /** Its API keys, revoked ones included, oldest first. */
   apiKeys: Array<ApiKey>;
+  /** When the tenant was created. */
   createdAt: Scalars['DateTime']['output'];
+  /** The tenant id (ten_…). */
   id: Scalars['ID']['output'];
+  /** The name given at creation. */
   name: Scalars['String']['output'];
 };
 
+/** Changes to an endpoint; absent fields keep their value. */
 export type UpdateEndpointInput = {
+  /** Free text for people. */
   description?: InputMaybe<Scalars['String']['input']>;
+  /** The event types to receive from now on; empty means all. */
   eventTypes?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Replaces the addresses told by email. */
   notifyEmails?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Replaces the phone numbers told by SMS. */
   notifyPhones?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Policy fields to change; absent ones keep their value. */
   retryPolicy?: InputMaybe<RetryPolicyInput>;
+  /** A new absolute http(s) URL. */
   url?: InputMaybe<Scalars['String']['input']>;
 };
 
