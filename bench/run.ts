@@ -16,10 +16,13 @@ import { Agent, request } from 'undici';
 import { externalServers, gql, pool, processResources, sleep, startHookflow, startServers, type Hookflow, type Servers } from '../chaos/harness';
 import { answer, startReceiver } from '../test/helpers/receiver';
 import { measureGrowth, type GrowthPoint } from './growth';
+import { measureLive } from './live';
 import { cpuShares, summary, svgCdf, type Summary } from './stats';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
 const CONCURRENCY = 50;
+/** Subscriptions open during the live section's deliveries. */
+const LIVE_SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 1000);
 const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
 const SECTION_TIMEOUT_MS = 600_000;
@@ -219,7 +222,8 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const external = process.env.TEMPORAL_ADDRESS && process.env.MONGODB_URI;
   const servers = external ? externalServers(process.env.TEMPORAL_ADDRESS!, process.env.MONGODB_URI!) : await startServers();
-  const hookflow = await startHookflow(servers);
+  // One key holds the live section's 1,000 subscriptions.
+  const hookflow = await startHookflow(servers, { env: { HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY: String(Math.max(100, LIVE_SUBSCRIPTIONS)) } });
   const bench = new Bench(hookflow, servers);
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
   const dir = path.join(__dirname, 'results');
@@ -248,6 +252,22 @@ async function main(): Promise<void> {
     save();
     row(`end to end at half rate (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
     row('  sendMessage at half rate', `p50 ${ms(half.ingest.p50)}  p99 ${ms(half.ingest.p99)}`);
+
+    // Live events at half the maximum rate: one subscriber, then LIVE_SUBSCRIPTIONS of them.
+    const liveRate = burst.messagesPerSecond / 2;
+    const liveRow = (name: string, r: Awaited<ReturnType<typeof measureLive>>) => {
+      row(name, `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events)`);
+      row('  API RSS: before / subscribed / after', `${r.apiRssMb.before} / ${r.apiRssMb.subscribed} / ${r.apiRssMb.after} MB`);
+      row('  CPU, share of one core', cpuText(r.cpu));
+    };
+    const liveOne = await measureLive({ hookflow, label: 'one', subscriptions: 1, messages: Math.ceil(MESSAGES / 2), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    results.liveOne = liveOne;
+    save();
+    liveRow(`attempt recorded → subscriber (${liveRate.toFixed(1)}/s)`, liveOne);
+    const liveMany = await measureLive({ hookflow, label: 'many', subscriptions: LIVE_SUBSCRIPTIONS, messages: Math.ceil(MESSAGES / 4), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    results.liveMany = liveMany;
+    save();
+    liveRow(`  the same, ${LIVE_SUBSCRIPTIONS} subscriptions`, liveMany);
 
     const sections = [
       ['big', '1 endpoint, 64 KiB', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 }],
