@@ -59,10 +59,16 @@ export async function startApiServer(args: {
   const yoga = createApi({ ...args, services });
   const server = createHttpServer(yoga, args.log, args.maxRequestBytes);
   const ws = serveGraphqlWs(server, yoga, '/graphql');
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(args.port, args.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(args.port, args.host, resolve);
+    });
+  } catch (error) {
+    await ws.close();
+    await live.stop();
+    throw error;
+  }
   const address = server.address() as { port: number };
   const host = args.host.includes(':') ? `[${args.host}]` : args.host;
   return {
