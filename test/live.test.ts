@@ -307,7 +307,9 @@ test('a consumer that stops reading is cut off with SLOW_CONSUMER, and the other
   const reader = await open<DeliveryEventView>('sse', DELIVERY_EVENTS, { endpointId });
   // A raw SSE request whose response is never read: the socket's buffers fill, then the server's queue.
   const before = stack.api.live.hub.subscriptionCount;
-  const body = JSON.stringify({ query: 'subscription ($e: ID) { deliveryEvents(endpointId: $e) { cursor message { payload } } }', variables: { e: endpointId } });
+  // Eight aliases of the payload make each event about 2 MB, so that a few fill the socket's buffers.
+  const payloads = Array.from({ length: 8 }, (_, i) => `p${i}: message { payload }`).join(' ');
+  const body = JSON.stringify({ query: `subscription ($e: ID) { deliveryEvents(endpointId: $e) { cursor ${payloads} } }`, variables: { e: endpointId } });
   const chunks: Buffer[] = [];
   const stalled = request(stack.api.url, {
     method: 'POST',
@@ -319,13 +321,13 @@ test('a consumer that stops reading is cut off with SLOW_CONSUMER, and the other
   res.pause();
   await eventually(async () => (stack.api.live.hub.subscriptionCount > before ? true : undefined), 10_000, 'the stalled subscription');
 
-  // Each event carries a ~200 KiB payload: a few dozen fill the socket buffers, then BUFFER more the queue.
+  // A few events fill the socket buffers, then BUFFER more the subscription's queue.
   const big = { blob: 'x'.repeat(200 * 1024) };
   const sent: string[] = [];
   const cutOff = async () => stack.api.live.hub.subscriptionCount <= before;
-  for (let i = 0; i < 150 && !(await cutOff()); i++) {
+  for (let i = 0; i < 100 && !(await cutOff()); i++) {
     sent.push(await send('order.created', big));
-    if (i % 10 === 9) await eventually(async () => (reader.items.length >= sent.length - 5 ? true : undefined), 20_000, 'the reader to keep up');
+    if (i % 10 === 9) await eventually(async () => (reader.items.length >= sent.length - 5 ? true : undefined), 30_000, `the reader to keep up (${reader.items.length} of ${sent.length})`);
   }
   await eventually(async () => ((await cutOff()) ? true : undefined), 20_000, 'the stalled subscription to be cut off');
 

@@ -171,11 +171,15 @@ export class LiveSubscription implements AsyncIterableIterator<LiveItem> {
     this.wakeUp();
   }
 
-  /** Ends the subscription with a coded error, which is its last item. */
+  /**
+   * Ends the subscription with a coded error, which is its last item. It leaves the hub (and its
+   * key's count) at once: a consumer that stopped reading may not take that last item for a while.
+   */
   close(error: UserError): void {
     if (this.done || this.error) return;
     this.error = error;
     this.queue = [];
+    this.detach();
     this.wakeUp();
   }
 
@@ -242,13 +246,21 @@ export class LiveSubscription implements AsyncIterableIterator<LiveItem> {
     wake?.();
   }
 
+  private detached = false;
+
+  private detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.onDispose();
+  }
+
   dispose(): void {
     if (this.done) return;
     this.done = true;
     this.queue = [];
     this.seen = null;
     this.endCatchUp();
-    this.onDispose();
+    this.detach();
     this.wakeUp();
   }
 

@@ -18,17 +18,23 @@ export function mongoLiveStore(collection: Collection<LiveEvent>): LiveEventStor
   };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export interface LiveTail {
   stop(): Promise<void>;
 }
 
 /**
- * The process's one reader of the stream: a tailable, awaiting cursor on the capped collection, whose
- * events go to the hub in the collection's order.
+ * The process's one reader of the stream: a tailable cursor on the capped collection, whose events go
+ * to the hub in the collection's order.
  *
- * FerretDB v1 keeps a tailable cursor open only if its `find` matched something, and only if the
- * `find` returned no document itself (batchSize 0): so the tail waits for a first event, always
- * opens its cursor on a range that holds its last event, and takes everything through getMore.
+ * It polls (getMore without awaitData, every `pollMs` when there is nothing new) rather than letting
+ * the server wait: FerretDB v1 answers an awaiting getMore by re-running the whole query every 10 ms,
+ * and it reads every document of the collection for each run (it pushes down only `_id` equalities),
+ * so the tail backs off to twice the time an empty poll took. On MongoDB a poll costs next to nothing.
+ * FerretDB also keeps a tailable cursor open only if its `find` matched something and returned no
+ * document itself (batchSize 0): so the tail waits for a first event, and always opens its cursor on a
+ * range that holds its last event.
  *
  * It starts with the events of the last `rereadWindowMs` before the newest one (they fill the ring,
  * for resumes). When its cursor dies (a lost connection), it opens a new one and skips to where it
@@ -41,8 +47,9 @@ export function startLiveTail(args: {
   log: Logger;
   rereadWindowMs: number;
   retryMs?: number;
+  pollMs?: number;
 }): LiveTail {
-  const { collection, hub, log, rereadWindowMs, retryMs = 200 } = args;
+  const { collection, hub, log, rereadWindowMs, retryMs = 200, pollMs = 50 } = args;
   let stopped = false;
   let cursor: FindCursor<LiveEvent> | null = null;
   /** The last event appended; null until the first one. */
@@ -66,12 +73,14 @@ export function startLiveTail(args: {
         const start = await startingPoint();
         if (start) {
           let skipUntil = start.skipUntil;
-          cursor = collection.find(
-            { publishedAt: { $gte: new Date(start.since - rereadWindowMs) } },
-            { tailable: true, awaitData: true, maxAwaitTimeMS: 1000, batchSize: 0 },
-          );
-          for await (const event of cursor as AsyncIterable<LiveEvent>) {
-            if (stopped) break;
+          cursor = collection.find({ publishedAt: { $gte: new Date(start.since - rereadWindowMs) } }, { tailable: true, batchSize: 0 });
+          while (!stopped && !cursor.closed) {
+            const polled = performance.now();
+            const event = await cursor.tryNext();
+            if (!event) {
+              await sleep(Math.max(pollMs, 2 * (performance.now() - polled)));
+              continue;
+            }
             if (skipUntil !== null) {
               if (event._id === skipUntil) skipUntil = null;
               continue;
@@ -83,7 +92,7 @@ export function startLiveTail(args: {
       } catch (error) {
         if (!stopped) log.warn({ err: error }, 'live events: tail cursor failed; reopening');
       }
-      if (!stopped) await new Promise((resolve) => setTimeout(resolve, retryMs));
+      if (!stopped) await sleep(retryMs);
     }
   })();
 
