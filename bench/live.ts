@@ -19,9 +19,11 @@ export interface LiveRun {
   subscriptions: number;
   messages: number;
   ratePerSecond: number;
-  /** Attempt events every subscriber should have received, and those that arrived. */
+  /** Attempt events (one per message, unless an attempt failed) for every subscriber, and those that arrived. */
   expected: number;
   received: number;
+  /** Events a subscription received a second time: must be 0. */
+  duplicates: number;
   latency: Summary;
   seconds: number;
   cpu: Record<string, number>;
@@ -30,8 +32,11 @@ export interface LiveRun {
 
 type Readings = () => Record<string, { cpuSeconds: number } | null>;
 
-/** Opens `count` subscriptions, 100 to a connection, and records each attempt event's latency. */
-async function subscribeMany(hookflow: Hookflow, eventType: string, count: number, onEvent: (latencyMs: number) => void) {
+/**
+ * Opens `count` subscriptions, 100 to a connection, and records each attempt event's latency; an
+ * event one subscription receives twice (the same cursor) is counted as a duplicate instead.
+ */
+async function subscribeMany(hookflow: Hookflow, eventType: string, count: number, onEvent: (latencyMs: number) => void, onDuplicate: () => void) {
   const clients: Client[] = [];
   const stops: (() => void)[] = [];
   for (let i = 0; i < count; i++) {
@@ -48,13 +53,17 @@ async function subscribeMany(hookflow: Hookflow, eventType: string, count: numbe
       );
     }
     const client = clients[clients.length - 1]!;
+    const seen = new Set<string>();
     stops.push(
       client.subscribe<{ deliveryEvents: { cursor: string; attempt: unknown } }>(
         { query: SUBSCRIPTION, variables: { types: [eventType] } },
         {
           next: (result) => {
             const event = result.data?.deliveryEvents;
-            if (event?.attempt) onEvent(Date.now() - decodeLiveCursor(event.cursor).publishedAt);
+            if (!event?.attempt) return;
+            if (seen.has(event.cursor)) return onDuplicate();
+            seen.add(event.cursor);
+            onEvent(Date.now() - decodeLiveCursor(event.cursor).publishedAt);
           },
           error: (error) => process.stderr.write(`[bench] live subscription error: ${JSON.stringify(error).slice(0, 300)}\n`),
           complete: () => undefined,
@@ -88,7 +97,8 @@ export async function measureLive(args: {
   const rssBefore = rss();
   const latencies: number[] = [];
   say(`live ${label}: opening ${subscriptions} subscriptions`);
-  const subs = await subscribeMany(hookflow, eventType, subscriptions, (ms) => latencies.push(ms));
+  let duplicates = 0;
+  const subs = await subscribeMany(hookflow, eventType, subscriptions, (ms) => latencies.push(ms), () => (duplicates += 1));
   // graphql-ws acknowledges no subscribe: give the API time to register them all.
   await sleep(Math.max(2_000, subscriptions * 5));
   const rssSubscribed = rss();
@@ -116,6 +126,7 @@ export async function measureLive(args: {
     ratePerSecond,
     expected,
     received: latencies.length,
+    duplicates,
     latency: summary(latencies),
     seconds,
     cpu,

@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     // Live events at half the maximum rate: one subscriber, then LIVE_SUBSCRIPTIONS of them.
     const liveRate = burst.messagesPerSecond / 2;
     const liveRow = (name: string, r: Awaited<ReturnType<typeof measureLive>>) => {
-      row(name, `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events)`);
+      row(name, `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events, ${r.duplicates} duplicates)`);
       row('  API RSS: before / subscribed / after', `${r.apiRssMb.before} / ${r.apiRssMb.subscribed} / ${r.apiRssMb.after} MB`);
       row('  CPU, share of one core', cpuText(r.cpu));
     };

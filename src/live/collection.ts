@@ -4,6 +4,16 @@ import type { LiveEvent } from './types';
 
 export const LIVE_EVENTS = 'liveEvents';
 
+/**
+ * One document counting publishes. A tail reads it by `_id` (on FerretDB the only query that does not
+ * read the whole collection) and asks the capped collection for more only when it moved.
+ */
+export const LIVE_EVENTS_HEAD = 'liveEventsHead';
+export interface LiveEventsHead {
+  _id: 'head';
+  published: number;
+}
+
 /** 256 MiB: about 600,000 events of ~400 bytes, 24 hours at 7 events a second. */
 export const DEFAULT_LIVE_EVENTS_MAX_BYTES = 256 * 1024 * 1024;
 

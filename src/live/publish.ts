@@ -1,6 +1,6 @@
 import { MongoBulkWriteError } from 'mongodb';
 import type { Collections } from '../db/mongo';
-import { databaseOf, openLiveEvents } from './collection';
+import { databaseOf, LIVE_EVENTS_HEAD, openLiveEvents, type LiveEventsHead } from './collection';
 import type { LiveEvent, NewLiveEvent } from './types';
 
 const DUPLICATE_KEY = 11000;
@@ -19,11 +19,13 @@ export async function publishLiveEvents(db: Collections, events: NewLiveEvent[])
     try {
       // Ordered: one publisher's events keep their order in the collection.
       await collection.insertMany(remaining, { ordered: true });
-      return;
+      break;
     } catch (error) {
       const failed = error instanceof MongoBulkWriteError ? [error.writeErrors].flat()[0] : undefined;
       if (!failed || failed.code !== DUPLICATE_KEY) throw error;
       remaining = remaining.slice(failed.index + 1);
     }
   }
+  // After the events: a tail that sees the head move finds them.
+  await collection.db.collection<LiveEventsHead>(LIVE_EVENTS_HEAD).updateOne({ _id: 'head' }, { $inc: { published: 1 } }, { upsert: true });
 }

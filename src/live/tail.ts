@@ -1,5 +1,6 @@
 import type { Collection, FindCursor } from 'mongodb';
 import type { Logger } from 'pino';
+import { LIVE_EVENTS_HEAD, type LiveEventsHead } from './collection';
 import { cursorExpired, type LiveEventStore, type LiveHub, type LivePosition } from './hub';
 import type { LiveEvent } from './types';
 
@@ -28,10 +29,12 @@ export interface LiveTail {
  * The process's one reader of the stream: a tailable cursor on the capped collection, whose events go
  * to the hub in the collection's order.
  *
- * It polls (getMore without awaitData, every `pollMs` when there is nothing new) rather than letting
- * the server wait: FerretDB v1 answers an awaiting getMore by re-running the whole query every 10 ms,
- * and it reads every document of the collection for each run (it pushes down only `_id` equalities),
- * so the tail backs off to twice the time an empty poll took. On MongoDB a poll costs next to nothing.
+ * It polls rather than letting the server wait: FerretDB v1 answers an awaiting getMore by re-running
+ * the whole query every 10 ms, and every run reads every document of the collection (it pushes down
+ * only `_id` equalities). So, every `pollMs`, the tail reads the head document (one `_id` lookup) and
+ * asks the cursor for more (a getMore without awaitData) only when the head moved, or every
+ * `safetyPollMs` in case a publisher stopped between its insert and the head's update. On MongoDB
+ * both cost next to nothing.
  * FerretDB also keeps a tailable cursor open only if its `find` matched something and returned no
  * document itself (batchSize 0): so the tail waits for a first event, and always opens its cursor on a
  * range that holds its last event.
@@ -48,8 +51,11 @@ export function startLiveTail(args: {
   rereadWindowMs: number;
   retryMs?: number;
   pollMs?: number;
+  safetyPollMs?: number;
 }): LiveTail {
-  const { collection, hub, log, rereadWindowMs, retryMs = 200, pollMs = 50 } = args;
+  const { collection, hub, log, rereadWindowMs, retryMs = 200, pollMs = 50, safetyPollMs = 60_000 } = args;
+  const head = collection.db.collection<LiveEventsHead>(LIVE_EVENTS_HEAD);
+  const readHead = async () => (await head.findOne({ _id: 'head' }))?.published ?? 0;
   let stopped = false;
   let cursor: FindCursor<LiveEvent> | null = null;
   /** The last event appended; null until the first one. */
@@ -74,11 +80,21 @@ export function startLiveTail(args: {
         if (start) {
           let skipUntil = start.skipUntil;
           cursor = collection.find({ publishedAt: { $gte: new Date(start.since - rereadWindowMs) } }, { tailable: true, batchSize: 0 });
+          // Read before each getMore: an event published after this read moves the head again.
+          let seenHead = await readHead();
+          let lastGetMore = performance.now();
           while (!stopped && !cursor.closed) {
-            const polled = performance.now();
             const event = await cursor.tryNext();
             if (!event) {
-              await sleep(Math.max(pollMs, 2 * (performance.now() - polled)));
+              lastGetMore = performance.now();
+              for (;;) {
+                await sleep(pollMs);
+                const now = await readHead();
+                if (stopped || now !== seenHead || performance.now() - lastGetMore > safetyPollMs) {
+                  seenHead = now;
+                  break;
+                }
+              }
               continue;
             }
             if (skipUntil !== null) {
