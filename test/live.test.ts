@@ -117,10 +117,14 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
     await lifecycle.waitForItems(4);
     expect(summary(deliveries.items).slice(3)).toEqual([`${parked}:PARKED:-`, `${parked}:SUCCEEDED:0/202`]);
     expect(lifecycle.items.map((e) => e.kind)).toEqual(['ON_FAILURE', 'ON_FAILURE_RECOVERED', 'ON_DEACTIVATION', 'REACTIVATED']);
-    // Every cursor is distinct, and each stored lifecycle event's cursor is its live one.
+    // Every cursor is distinct; the stored lifecycle events are the ones streamed.
     expect(new Set(deliveries.items.map((e) => e.cursor)).size).toBe(5);
     const stored = (await stack.gql('query ($id: ID!) { endpoint(id: $id) { events { cursor kind } } }', { id: endpointId })).data.endpoint.events;
     expect(stored.map((e: { kind: string }) => e.kind)).toEqual(lifecycle.items.map((e) => e.kind));
+    // A stored event's cursor resumes the live stream just after it.
+    const resumed = await open<{ kind: string }>(transport, ENDPOINT_EVENTS, { endpointId, after: stored[1].cursor });
+    await resumed.waitForItems(2);
+    expect(resumed.items.map((e) => e.kind)).toEqual(['ON_DEACTIVATION', 'REACTIVATED']);
     expect(deliveries.errors).toEqual([]);
     expect(lifecycle.errors).toEqual([]);
   });

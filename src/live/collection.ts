@@ -46,7 +46,10 @@ async function createCapped(db: Db, maxBytes: number): Promise<Collection<LiveEv
   } else if (!(existing[0] as { options?: { capped?: boolean } }).options?.capped) {
     throw new Error(`the collection ${LIVE_EVENTS} exists but is not capped: drop it (it holds only transient live events) and restart`);
   }
-  return db.collection<LiveEvent>(LIVE_EVENTS);
+  const collection = db.collection<LiveEvent>(LIVE_EVENTS);
+  // The tails' and the resumes' range (MongoDB uses it; FerretDB accepts it and reads everything).
+  await collection.createIndex({ publishedAt: 1 }, { name: 'published' });
+  return collection;
 }
 
 /** The database of the service's collections: the live events live beside them. */
