@@ -2,10 +2,12 @@ import { UserError } from '../errors';
 import type { LiveEvent } from './types';
 
 /**
- * The in-memory fan-out of one API process. Its one tail appends every event in the order of the
- * capped collection (its natural order, the same for every reader); each subscription takes the
- * events it accepts from there. A cursor names one event; resuming after it replays, in that same
- * order, what follows it: from the ring of recent events when it is still there, else from the store.
+ * The in-memory fan-out of one API process. Its one reader (tail.ts) appends every event once, in the
+ * order of the capped collection (its natural order, the same for every reader; on FerretDB a record
+ * that commits late comes after what was already read); each subscription takes the events it
+ * accepts from there. A cursor names one event; resuming after it replays what follows it: from the
+ * ring of recent events when it is still there (in the order appended), else from the store (in
+ * natural order).
  */
 
 /** What a cursor holds: the event's id, and when it was published (which bounds the re-read). */
