@@ -1,5 +1,7 @@
 /** Where an endpoint's lifecycle is told, recorded, and where its redelivery is handed work. */
 import type { Client } from '@temporalio/client';
+import type { Collections } from '../src/db/mongo';
+import { lifecycleEvents, publishLiveEvents } from '../src/live';
 import type { Store } from '../src/store';
 import { recordLifecycleEvent } from '../src/observability/metrics';
 import { startRedelivery } from '../src/starts';
@@ -8,12 +10,13 @@ import { endpointWorkflowId, lifecycleSignal } from '../workflows/definitions';
 import type { LifecycleInput, RaisedEvent } from '../workflows/endpoint-lifecycle';
 
 export interface LifecycleActivityDeps {
+  db: Collections;
   store: Store;
   temporal: Client;
   taskQueue: string;
 }
 
-export function createLifecycleActivities({ store, temporal, taskQueue }: LifecycleActivityDeps) {
+export function createLifecycleActivities({ db, store, temporal, taskQueue }: LifecycleActivityDeps) {
   return {
     /** Tells the endpoint's lifecycle workflow, starting it if it is not running (signal-with-start). */
     async signalEndpointLifecycle(args: { tenantId: string; endpointId: string; input: LifecycleInput }): Promise<void> {
@@ -40,6 +43,7 @@ export function createLifecycleActivities({ store, temporal, taskQueue }: Lifecy
         recordLifecycleEvent(event.kind);
       }
       await store.endpoints.setLifecycleStatus(args.endpointId, args);
+      await publishLiveEvents(db, lifecycleEvents(args));
     },
 
     /** Wakes the endpoint's one redelivery workflow (starting it if needed) to deliver what is parked. */

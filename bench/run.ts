@@ -17,12 +17,15 @@ import { externalServers, gql, pool, processResources, sleep, startHookflow, sta
 import { answer, startReceiver } from '../test/helpers/receiver';
 import { measureGrowth, type GrowthPoint } from './growth';
 import { freePort } from '../src/dev/servers';
+import { measureLive } from './live';
 import { cpuShares, summary, svgCdf, type Summary } from './stats';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
 /** Rounds of the metrics off / on comparison. */
 const METRICS_ROUNDS = Number(process.env.BENCH_METRICS_ROUNDS ?? 2);
 const CONCURRENCY = 50;
+/** Subscriptions open during the live section's deliveries. */
+const LIVE_SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 1000);
 const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
 const SECTION_TIMEOUT_MS = 600_000;
@@ -225,7 +228,12 @@ async function main(): Promise<void> {
   // Metrics on, as in production: the worker's /metrics and the Temporal SDK's exporter, on free ports.
   const metricsPorts = { worker: await freePort(), sdk: await freePort() };
   const hookflow = await startHookflow(servers, {
-    env: { HOOKFLOW_METRICS_PORT: String(metricsPorts.worker), HOOKFLOW_SDK_METRICS_PORT: String(metricsPorts.sdk) },
+    env: {
+      HOOKFLOW_METRICS_PORT: String(metricsPorts.worker),
+      HOOKFLOW_SDK_METRICS_PORT: String(metricsPorts.sdk),
+      // One key holds the live section's 1,000 subscriptions.
+      HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY: String(Math.max(100, LIVE_SUBSCRIPTIONS)),
+    },
   });
   const bench = new Bench(hookflow, servers);
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
@@ -284,6 +292,22 @@ async function main(): Promise<void> {
     save();
     row(`end to end at half rate (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
     row('  sendMessage at half rate', `p50 ${ms(half.ingest.p50)}  p99 ${ms(half.ingest.p99)}`);
+
+    // Live events at half the maximum rate: one subscriber, then LIVE_SUBSCRIPTIONS of them.
+    const liveRate = burst.messagesPerSecond / 2;
+    const liveRow = (name: string, r: Awaited<ReturnType<typeof measureLive>>) => {
+      row(name, `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events, ${r.duplicates} duplicates)`);
+      row('  API RSS: before / subscribed / after', `${r.apiRssMb.before} / ${r.apiRssMb.subscribed} / ${r.apiRssMb.after} MB`);
+      row('  CPU, share of one core', cpuText(r.cpu));
+    };
+    const liveOne = await measureLive({ hookflow, label: 'one', subscriptions: 1, messages: Math.ceil(MESSAGES / 2), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    results.liveOne = liveOne;
+    save();
+    liveRow(`attempt recorded → subscriber (${liveRate.toFixed(1)}/s)`, liveOne);
+    const liveMany = await measureLive({ hookflow, label: 'many', subscriptions: LIVE_SUBSCRIPTIONS, messages: Math.ceil(MESSAGES / 4), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    results.liveMany = liveMany;
+    save();
+    liveRow(`  the same, ${LIVE_SUBSCRIPTIONS} subscriptions`, liveMany);
 
     const sections = [
       ['big', '1 endpoint, 64 KiB', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 }],

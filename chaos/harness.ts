@@ -24,14 +24,15 @@ export interface Servers {
 }
 
 /** Peak resident memory (VmHWM) and CPU seconds (user + system) of a live process, from /proc. */
-export function processResources(pid: number | undefined): { peakRssMb: number; cpuSeconds: number } | null {
+export function processResources(pid: number | undefined): { peakRssMb: number; currentRssMb: number; cpuSeconds: number } | null {
   if (!pid) return null;
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const current = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     const ticks = Number(stat[11]) + Number(stat[12]);
-    return { peakRssMb: Math.round(hwm / 1024), cpuSeconds: ticks / 100 };
+    return { peakRssMb: Math.round(hwm / 1024), currentRssMb: Math.round(current / 1024), cpuSeconds: ticks / 100 };
   } catch {
     return null;
   }
@@ -126,7 +127,7 @@ export class HookflowProcess {
   }
 
   /** Peak resident memory (VmHWM) and CPU seconds of the Node process (tsx runs it as its child). */
-  resources(): { peakRssMb: number; cpuSeconds: number } | null {
+  resources(): { peakRssMb: number; currentRssMb: number; cpuSeconds: number } | null {
     return processResources(this.nodePid());
   }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import ms from 'ms';
 import { z } from 'zod';
 import { parsePrivateAllowList, type UrlPolicy } from './webhooks/url-guard';
+import { LIVE_DEFAULTS, type LiveConfig } from './live/service';
 
 /** The project root: `.data/` and the FerretDB launcher are found relative to it. */
 export const projectRoot = path.resolve(__dirname, '..');
@@ -96,6 +97,12 @@ const schema = z.object({
   // writer at a time) more of them only queue for its lock and starve the API's inserts.
   HOOKFLOW_WORKER_MAX_ACTIVITIES: positiveInt.default(20),
 
+  // Live subscriptions (README, "Live events").
+  HOOKFLOW_SUBSCRIPTION_RETENTION: duration(60_000).default(ms('24h')),
+  HOOKFLOW_LIVE_EVENTS_MAX_BYTES: positiveInt.min(1024 * 1024).default(256 * 1024 * 1024),
+  HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
+  HOOKFLOW_SUBSCRIPTION_BUFFER: positiveInt.default(1000),
+
   // Notification channels of the failure lifecycle; each one left unset is skipped.
   SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), { message: 'must start with smtp:// or smtps://' }),
   NOTIFY_EMAIL_FROM: z.string().min(3).default('Hookflow <hookflow@localhost>'),
@@ -122,6 +129,14 @@ export type Config = z.infer<typeof schema>;
 export const urlPolicyOf = (config: Config): UrlPolicy => ({
   allowHttp: config.HOOKFLOW_ALLOW_HTTP,
   allowPrivate: parsePrivateAllowList(config.HOOKFLOW_ALLOW_PRIVATE_URLS),
+});
+
+export const liveConfigOf = (config: Config): LiveConfig => ({
+  retentionMs: config.HOOKFLOW_SUBSCRIPTION_RETENTION,
+  maxBytes: config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES,
+  maxSubscriptionsPerKey: config.HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY,
+  bufferSize: config.HOOKFLOW_SUBSCRIPTION_BUFFER,
+  keyCheckIntervalMs: LIVE_DEFAULTS.keyCheckIntervalMs,
 });
 
 export class ConfigError extends Error {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createServices, startApiServer, type RunningApi } from './app';
-import { ConfigError, loadConfig, urlPolicyOf, type Config } from './config';
+import { ConfigError, liveConfigOf, loadConfig, urlPolicyOf, type Config } from './config';
 import { createSecretBox, generateEncryptionKey, type SecretBox } from './secret-box';
 import { connectMongo, type Mongo } from './db/mongo';
 import { createLogger } from './log';
@@ -25,6 +25,7 @@ import { generateApiKey, type TenantService } from './tenants';
 import { createWorker } from './worker';
 import { loadWorkflowBundle } from './workflow-bundle';
 import { createNotifier } from './notify/channels';
+import { openLiveEvents } from './live/collection';
 
 /** Loads the config or exits with the message that names the wrong variable. */
 export function loadConfigOrExit(): Config {
@@ -96,6 +97,8 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.HOOKFLOW_MAINTENANCE_INTERVAL, retentionMs: config.HOOKFLOW_RETENTION },
     log,
   );
+  // Created with its configured size before the first event is published into it.
+  await openLiveEvents(mongo.db, config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES);
   const connection = await connectWorker(addresses.temporal);
   const ops = options.opsServer
     ? await startOpsServer({
@@ -162,6 +165,8 @@ export async function startApiPart(
   });
   const api = await startApiServer({
     services,
+    db: mongo.collections,
+    live: liveConfigOf(config),
     log,
     host: config.HOST,
     port: config.PORT,

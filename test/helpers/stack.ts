@@ -11,7 +11,8 @@ import { watchEndpointStatuses } from '../../src/observability/metrics';
 import type { Tracing } from '../../src/observability/tracing';
 import { generateApiKey } from '../../src/tenants';
 import { createWorker } from '../../src/worker';
-import { loadConfig, urlPolicyOf } from '../../src/config';
+import { liveConfigOf, loadConfig, urlPolicyOf } from '../../src/config';
+import { openLiveEvents } from '../../src/live/collection';
 import { createSecretBox, generateEncryptionKey, type SecretBox } from '../../src/secret-box';
 import { createNotifier } from '../../src/notify/channels';
 import type { Services } from '../../src/api/context';
@@ -95,6 +96,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const config = loadConfig({ ...testEnv(), ...options.env });
   const secretBox = createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY!);
   const urlPolicy = urlPolicyOf(config);
+  await openLiveEvents(mongo.db, config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES);
   const makeWorker = () => createWorker({
     connection,
     temporal,
@@ -127,6 +129,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   await services.tenants.ensureDefaultTenant(apiKey);
   const api = await startApiServer({
     services,
+    db: mongo.collections,
+    live: liveConfigOf(config),
     log,
     host: '127.0.0.1',
     port: 0,
