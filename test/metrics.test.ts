@@ -163,6 +163,9 @@ test('a 429 counts as throttled, a receiver that never answers as timeout, a clo
 test('deleting an endpoint with a delivery waiting to retry counts it cancelled; endpoints are gauged by status', async () => {
   const r = await receiver(answer(503, 'busy'));
   const id = await endpoint(r.url, { maxRetries: 5, retriesUntilFailure: 5, initialIntervalMs: 60_000, backoffCoefficient: 1, maxIntervalMs: 60_000, jitter: 0 });
+  // The earlier tests' notifications run as workflows of their own: let them end before counting.
+  const notifying = `WorkflowType = 'notifyEndpointEvent' AND ExecutionStatus = 'Running' AND TaskQueue = '${stack.taskQueue}'`;
+  await eventually(async () => ((await stack.temporal.workflow.count(notifying)).count === 0 || undefined), 20_000, 'earlier notifications to end');
   const before = snapshot(await workerMetrics());
   await stack.gql(SEND, { input: { eventType: 'metric.test', payload: { n: 2 } } });
   await r.waitFor(1);

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureFerretDb, ensureTemporalCli, ferretDbPath, temporalCliPath } from '../../src/dev/tools';
+import { ensureFerretDb, ensureTemporalCli, FERRETDB_PATCHES, ferretDbPath, temporalCliPath } from '../../src/dev/tools';
 
 /**
  * The tool cache on a machine that never built anything: an empty cache directory. A stand-in `go` on
@@ -22,6 +22,13 @@ describe('the Go tool cache', () => {
     mkdirSync(path.dirname(metadata), { recursive: true });
     writeFileSync(metadata, `package metadata\n\nconst (\n\tIDColumn = DefaultColumn + "->'$._id'"\n)\n`);
     chmodSync(metadata, 0o444);
+    // Every other file a patch changes holds the text that patch replaces, once.
+    for (const patch of FERRETDB_PATCHES.filter((p) => !p.file.endsWith('metadata.go'))) {
+      const file = path.join(fakeModule, patch.file);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `${existsSync(file) ? readFileSync(file, 'utf8') : ''}${patch.from}\n`);
+      chmodSync(file, 0o444);
+    }
     const go = path.join(fakeBin, 'go');
     writeFileSync(
       go,
