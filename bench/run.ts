@@ -23,6 +23,8 @@ import { cpuMsPer, cpuShares, summary, svgCdf, type Summary } from './stats';
 const QUICK = process.env.BENCH_QUICK === '1';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? (QUICK ? 150 : 400));
 const CONCURRENCY = 50;
+/** BENCH_ONLY=growth: only the growth of the store (section 5), e.g. to compare FerretDB builds. */
+const GROWTH_ONLY = process.env.BENCH_ONLY === 'growth';
 const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? (QUICK ? '10000' : '10000,100000')).split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
 const SECTION_TIMEOUT_MS = 600_000;
@@ -267,7 +269,8 @@ async function main(): Promise<void> {
     row('  CPU, share of one core', cpuText(r.cpu));
     row('  CPU ms per delivered message', cpuMsText(r.cpuMsPerMessage));
   };
-  try {
+  // Sections 1 to 4: throughput, latency and the baselines.
+  const throughputSections = async () => {
     // 1, 2 and 3: a burst at 50 clients gives ingest latency, the maximum delivered rate and end to end at it.
     const burst = await bench.throughput('one', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
     results.burst = burst;
@@ -340,10 +343,15 @@ async function main(): Promise<void> {
       ]),
     );
 
+  };
+
+  try {
+    if (!GROWTH_ONLY) await throughputSections();
+
     // 5: growth of the store.
     if (GROWTH_LEVELS.length > 0) {
-      const tenant = await hookflow.mongo.collections.endpoints.findOne({});
       const [endpointId] = await bench.endpoints('growth.none', 1, { url: 'http://127.0.0.1:9/never' } as Receiver);
+      const tenant = await hookflow.mongo.collections.endpoints.findOne({ _id: endpointId! });
       const connection = await Connection.connect({ address: servers.temporalAddress });
       const growth: GrowthPoint[] = [];
       results.growth = growth;

@@ -15,6 +15,55 @@ export function temporalCliPath(cacheDir: string): string {
   return path.join(cacheDir, 'bin', `temporal-${TEMPORAL_CLI_VERSION}`);
 }
 
+/**
+ * Our own launcher of Temporal server v1.32.2 with its Web UI (tools/temporal). That server asks for Go
+ * 1.26.10; GOTOOLCHAIN=go1.27.3 makes the go command fetch that toolchain from the module proxy.
+ */
+export const TEMPORAL_SERVER_VERSION = 'v1.32.2';
+export const TEMPORAL_LAUNCHER_GOTOOLCHAIN = 'go1.27.3';
+const temporalLauncherDir = path.join(projectRoot, 'tools', 'temporal');
+
+/** Keyed by the launcher's sources and the toolchain, so a change to either builds a new binary. */
+export function temporalLauncherPath(cacheDir: string): string {
+  const hash = createHash('sha256').update(TEMPORAL_LAUNCHER_GOTOOLCHAIN);
+  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(path.join(temporalLauncherDir, file)));
+  return path.join(cacheDir, 'bin', `temporal-server-${TEMPORAL_SERVER_VERSION}-${hash.digest('hex').slice(0, 12)}`);
+}
+
+export async function ensureTemporalLauncher(cacheDir: string, progress: Progress): Promise<string> {
+  const target = temporalLauncherPath(cacheDir);
+  if (existsSync(target)) return target;
+  const work = mkdtempSync(path.join(ensureDir(path.join(cacheDir, 'tmp')), 'temporal-server-'));
+  try {
+    const out = path.join(work, 'temporal-server');
+    await goBuild(
+      `Temporal server ${TEMPORAL_SERVER_VERSION} launcher`,
+      ['build', '-v', '-o', out, '.'],
+      { cwd: temporalLauncherDir, env: { GOTOOLCHAIN: TEMPORAL_LAUNCHER_GOTOOLCHAIN } },
+      progress,
+    );
+    renameSync(out, path.join(ensureDir(path.dirname(target)), path.basename(target)));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return target;
+}
+
+/** Which embedded Temporal server to run: HOOKFLOW_TEMPORAL_SERVER = `dev-server` (default) or `launcher`. */
+export type TemporalServerKind = 'dev-server' | 'launcher';
+
+export function temporalServerKind(env: NodeJS.ProcessEnv = process.env): TemporalServerKind {
+  const kind = env.HOOKFLOW_TEMPORAL_SERVER ?? 'dev-server';
+  if (kind !== 'dev-server' && kind !== 'launcher') throw new Error(`HOOKFLOW_TEMPORAL_SERVER must be dev-server or launcher, not ${JSON.stringify(kind)}`);
+  return kind;
+}
+
+/** Builds (once) and returns the embedded Temporal server of the chosen kind. */
+export async function ensureTemporalServer(cacheDir: string, progress: Progress, kind = temporalServerKind()): Promise<{ binary: string; kind: TemporalServerKind }> {
+  const binary = kind === 'launcher' ? await ensureTemporalLauncher(cacheDir, progress) : await ensureTemporalCli(cacheDir, progress);
+  return { binary, kind };
+}
+
 const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 const FERRETDB_VERSION = 'v1.24.2';
 
@@ -52,6 +101,11 @@ export const FERRETDB_PATCHES = [
     file: 'internal/handler/msg_aggregate.go',
     from: `\t\t\tqp.Filter = filter\n`,
     to: `\t\t\tqp.Filter = filter\n\t\t\tqp.PushdownFilter = filter\n`,
+  },
+  {
+    file: 'internal/handler/msg_delete.go',
+    from: `\t\tqp.Filter = p.Filter\n`,
+    to: `\t\tqp.Filter = p.Filter\n\t\tqp.PushdownFilter = p.Filter\n\t\tif p.Limited {\n\t\t\tqp.PushdownLimit = 1\n\t\t}\n`,
   },
   {
     file: 'internal/backends/sqlite/collection.go',

@@ -42,10 +42,11 @@ const maxPushedLimit = 10_000
 
 // pushdown is a find translated to SQL.
 type pushdown struct {
-	where  []string
-	args   []any
-	fields map[string]struct{} // fields the SQL depends on
-	exact  bool                // every condition of the filter is in where
+	where    []string
+	args     []any
+	fields   map[string]struct{} // fields the SQL depends on through their sort keys
+	exact    bool                // every condition of the filter is in where
+	idLookup bool                // an `_id` equality or $in, which the unique `_id` index serves
 }
 
 func (p *pushdown) term(field, sql string, args ...any) {
@@ -139,6 +140,10 @@ func (p *pushdown) translateOr(value any) {
 
 // translateField adds the conditions on one field: a value (equality) or an operator document.
 func (p *pushdown) translateField(field string, value any) {
+	if field == "_id" && p.idTerm(value) {
+		return
+	}
+
 	k := metadata.SortKey(field)
 
 	ops, isDoc := value.(*types.Document)
@@ -180,6 +185,55 @@ func (p *pushdown) translateField(field string, value any) {
 			p.exact = false
 		}
 	}
+}
+
+// idTerm adds an `_id` equality or $in of strings and ObjectIds on the unique `_id` index, written as
+// upstream's own `_id` lookup is (an `_id` is never an array, so that is exact).
+func (p *pushdown) idTerm(value any) bool {
+	values := []any{value}
+
+	if ops, ok := value.(*types.Document); ok {
+		if ops.Len() != 1 {
+			return false
+		}
+
+		op := ops.Keys()[0]
+		operand := must.NotFail(ops.Get(op))
+
+		switch op {
+		case "$eq":
+			values = []any{operand}
+		case "$in":
+			arr, ok := operand.(*types.Array)
+			if !ok || arr.Len() == 0 {
+				return false
+			}
+
+			values = values[:0]
+			for i := 0; i < arr.Len(); i++ {
+				values = append(values, must.NotFail(arr.Get(i)))
+			}
+		default:
+			return false
+		}
+	}
+
+	args := make([]any, len(values))
+
+	for i, v := range values {
+		switch v.(type) {
+		case string, types.ObjectID:
+			args[i] = string(must.NotFail(sjson.MarshalSingleValue(v)))
+		default:
+			return false
+		}
+	}
+
+	p.where = append(p.where, metadata.IDColumn+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+")")
+	p.args = append(p.args, args...)
+	p.idLookup = true
+
+	return true
 }
 
 func (p *pushdown) equality(field, k string, value any) {
@@ -330,9 +384,15 @@ func translateSort(sort *types.Document) ([]string, []string) {
 			return nil, nil
 		}
 
-		order := " ASC"
-		if v, _ := sort.Get(field); v == int64(-1) {
+		var order string
+
+		switch v, _ := sort.Get(field); v {
+		case int64(1):
+			order = " ASC"
+		case int64(-1):
 			order = " DESC"
+		default:
+			return nil, nil
 		}
 
 		terms = append(terms, metadata.SortKey(field)+order)
@@ -348,6 +408,15 @@ func (c *collection) hookflowQuery(ctx context.Context, db *fsql.DB, meta *metad
 		return nil, nil
 	}
 
+	if params.PushdownFilter.Len() == 1 && params.PushdownSort.Len() == 0 {
+		switch must.NotFail(params.PushdownFilter.Get(params.PushdownFilter.Keys()[0])).(type) {
+		case string, types.ObjectID:
+			if params.PushdownFilter.Keys()[0] == "_id" {
+				return nil, nil // upstream's own `_id` lookup
+			}
+		}
+	}
+
 	p := &pushdown{fields: map[string]struct{}{}, exact: true}
 	if params.PushdownFilter != nil {
 		p.translateFilter(params.PushdownFilter)
@@ -355,8 +424,8 @@ func (c *collection) hookflowQuery(ctx context.Context, db *fsql.DB, meta *metad
 
 	orderBy, sortFields := translateSort(params.PushdownSort)
 
-	// Worth it only where a sort-key index leads with a field the query uses.
-	if !leadsAnIndex(meta, p.fields, sortFields) {
+	// Worth it only where an index leads with a field the query uses.
+	if !p.idLookup && !leadsAnIndex(meta, p.fields, sortFields) {
 		return nil, nil
 	}
 
@@ -365,22 +434,33 @@ func (c *collection) hookflowQuery(ctx context.Context, db *fsql.DB, meta *metad
 	mode := "superset"
 
 	err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
-		fields := make([]string, 0, len(p.fields)+len(sortFields))
+		fields := make([]string, 0, len(p.fields))
 		for f := range p.fields {
 			fields = append(fields, f)
 		}
-
-		fields = append(fields, sortFields...)
 
 		clean, err := noInexactValues(ctx, tx, meta.TableName, fields)
 		if err != nil || !clean {
 			return err
 		}
 
+		// A sort that SQLite cannot run exactly is left to the handler; the filter still narrows the rows.
+		if orderBy != nil {
+			if clean, err = noInexactValues(ctx, tx, meta.TableName, sortFields); err != nil {
+				return err
+			}
+
+			if !clean {
+				orderBy, sortFields = nil, nil
+			}
+		}
+
 		limit := params.PushdownLimit
 		if p.exact && len(p.where) > 0 && orderBy == nil && params.PushdownSort.Len() == 0 && limit > 0 && limit <= maxPushedLimit {
-			// no sort: upstream returns the first matches in rowid order
-			orderBy = []string{"rowid"}
+			// No sort: upstream returns the first matches in rowid order. `rowid+0`, not `rowid`: SQLite
+			// could read `rowid` order off the table and scan it all; this way it finds the matches by an
+			// index and sorts them.
+			orderBy = []string{"rowid+0"}
 		}
 
 		if p.exact && orderBy != nil && limit > 0 && limit <= maxPushedLimit {
@@ -403,7 +483,7 @@ func (c *collection) hookflowQuery(ctx context.Context, db *fsql.DB, meta *metad
 
 		// A superset in upstream's order; the handler does the rest.
 		q := prepareSelectClause(meta.TableName, params.Comment, false, false) +
-			" WHERE " + strings.Join(p.where, " AND ") + " ORDER BY rowid"
+			" WHERE " + strings.Join(p.where, " AND ") + " ORDER BY rowid+0"
 
 		rows, err = queryDocuments(ctx, tx, q, p.args)
 		pushed = err == nil
