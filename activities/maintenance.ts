@@ -35,15 +35,18 @@ export function createMaintenanceActivities({ db, temporal, taskQueue, log, now 
 
   return {
     /**
-     * Deletes up to `limit` messages past the cutoff with their deliveries and attempts; a parked one is
-     * logged on its endpoint. The deliveries' and attempts' ids follow from the message's, so all but the
-     * first read are `_id` point operations, and no read sorts: on MongoDB the `created` index serves the
-     * range, and FerretDB's SQLite backend, which filters in its own process, stops reading at the limit
-     * instead of sorting every expired message first.
+     * Deletes up to `limit` messages past the cutoff, oldest first, with their deliveries and attempts; a
+     * parked one is logged on its endpoint. The first read is a range of the `created` index, read in its
+     * order up to the limit (on FerretDB too, with Hookflow's patch); the deliveries' and attempts' ids
+     * follow from the message's, so the rest are `_id` lookups.
      */
     async deleteExpiredBatch(args: { cutoff: number; limit: number }): Promise<Partial<MaintenanceCounts>> {
       const cutoff = new Date(args.cutoff);
-      const expired = await db.messages.find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } }).limit(args.limit).toArray();
+      const expired = await db.messages
+        .find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } })
+        .sort({ createdAt: 1, _id: 1 })
+        .limit(args.limit)
+        .toArray();
       if (expired.length === 0) return { messagesDeleted: 0 };
       const deliveries = await findByIds(db.deliveries, expired.flatMap((m) => m.endpointIds.map((e) => deliveryId(m._id, e))));
       const parked = deliveries.filter((d) => d.status === 'PARKED');

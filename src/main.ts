@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   let temporalAddress = config.TEMPORAL_ADDRESS;
   let uiUrl = 'your Temporal Web UI';
   if (!temporalAddress) {
-    const { binary, kind } = await ensureTemporalServer(config.HOOKFLOW_CACHE_DIR, say);
+    const { binary, kind } = await ensureTemporalServer(config.HOOKFLOW_CACHE_DIR, say, config.HOOKFLOW_TEMPORAL_SERVER);
     say(`starting Temporal ${kind === 'launcher' ? 'server' : 'dev server'} on 127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT} (state in ${dataDir}/temporal)…`);
     const server = await startTemporalDevServer({
       binary,

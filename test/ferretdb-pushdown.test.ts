@@ -147,6 +147,7 @@ function hookflowQueries(docs: Document[]): Query[] {
     queries.push({ filter: { $and: [{ tenantId, endpointId: 'ep_2' }, {}] }, sort: { createdAt: -1, eventType: -1 }, limit: 51, projection: { eventType: 1, createdAt: 1 } });
   }
   queries.push({ filter: { createdAt: { $lt: cutoff } }, projection: { _id: 1, endpointId: 1 }, limit: 500 });
+  queries.push({ filter: { createdAt: { $lt: cutoff } }, projection: { _id: 1, endpointId: 1 }, sort: { createdAt: 1, _id: 1 }, limit: 500 });
   // findByIds: one $in per chunk, ids missing among them.
   queries.push({ filter: { _id: { $in: [...docs.slice(0, 40).map((d) => d._id), 'msg_missing'] } } });
   queries.push({ filter: { _id: docs[7]!._id, tenantId: docs[7]!.tenantId } });
