@@ -209,6 +209,7 @@ export function applyFerretPatches(moduleDir: string): void {
   for (const file of ferretPatchFiles()) {
     const target = path.join(moduleDir, file);
     if (existsSync(target)) throw new Error(`FerretDB patch file ${file} would replace an upstream file`);
+    mkdirSync(path.dirname(target), { recursive: true });
     copyFileSync(path.join(ferretPatchDir, file), target);
   }
 }

@@ -433,7 +433,7 @@ func (c *collection) hookflowQuery(ctx context.Context, db *fsql.DB, meta *metad
 	pushed := false
 	mode := "superset"
 
-	err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
+	err := db.InReadTransaction(ctx, func(tx *fsql.Tx) error {
 		fields := make([]string, 0, len(p.fields))
 		for f := range p.fields {
 			fields = append(fields, f)
