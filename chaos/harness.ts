@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, projectRoot } from '../src/config';
 import { connectMongo, type Mongo } from '../src/db/mongo';
-import { ensureFerretDb, ensureTemporalCli } from '../src/dev/tools';
+import { ensureFerretDb, ensureTemporalServer } from '../src/dev/tools';
 import { freePort, startFerretDb, startTemporalDevServer, waitForPort, type ChildServer } from '../src/dev/servers';
 import { generateEncryptionKey } from '../src/secret-box';
 
@@ -42,12 +42,12 @@ export function processResources(pid: number | undefined): { peakRssMb: number; 
 export async function startServers(dir?: string): Promise<Servers> {
   const { HOOKFLOW_CACHE_DIR } = loadConfig({});
   const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
-  const [temporalBinary, ferretBinary] = [await ensureTemporalCli(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
+  const [temporalServer, ferretBinary] = [await ensureTemporalServer(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
   const own = dir === undefined;
   const root = dir ?? mkdtempSync(path.join(os.tmpdir(), 'hookflow-chaos-'));
   const [temporalPort, mongoPort] = [await freePort(), await freePort()];
   const startTemporal = () =>
-    startTemporalDevServer({ binary: temporalBinary, port: temporalPort, uiPort: null, dbFile: path.join(root, 'temporal.db'), namespace: 'default' });
+    startTemporalDevServer({ binary: temporalServer.binary, kind: temporalServer.kind, port: temporalPort, uiPort: null, dbFile: path.join(root, 'temporal.db'), namespace: 'default' });
   const startMongo = () => startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(root, 'ferretdb') });
   let temporal: ChildServer = await startTemporal();
   let ferret: ChildServer & { uri: string } = await startMongo();

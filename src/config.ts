@@ -45,6 +45,8 @@ const schema = z.object({
   MONGODB_DB: z.string().min(1).default('hookflow'),
 
   HOOKFLOW_DATA_DIR: z.string().min(1).default(path.join(projectRoot, '.data')),
+  /** The embedded Temporal server: the CLI's dev server, or tools/temporal (server v1.32.2; README "Benchmark"). */
+  HOOKFLOW_TEMPORAL_SERVER: z.enum(['dev-server', 'launcher']).default('dev-server'),
   HOOKFLOW_CACHE_DIR: z
     .string()
     .min(1)

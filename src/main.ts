@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ensureFerretDb, ensureTemporalCli } from './dev/tools';
+import { ensureFerretDb, ensureTemporalServer } from './dev/tools';
 import { startFerretDb, startTemporalDevServer, type ChildServer } from './dev/servers';
 import { killStaleChildren, writeChildPids } from './dev/pidfile';
 import { createTenantService } from './tenants';
@@ -43,10 +43,11 @@ async function main(): Promise<void> {
   let temporalAddress = config.TEMPORAL_ADDRESS;
   let uiUrl = 'your Temporal Web UI';
   if (!temporalAddress) {
-    const binary = await ensureTemporalCli(config.HOOKFLOW_CACHE_DIR, say);
-    say(`starting Temporal dev server on 127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT} (state in ${dataDir}/temporal)…`);
+    const { binary, kind } = await ensureTemporalServer(config.HOOKFLOW_CACHE_DIR, say, config.HOOKFLOW_TEMPORAL_SERVER);
+    say(`starting Temporal ${kind === 'launcher' ? 'server' : 'dev server'} on 127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT} (state in ${dataDir}/temporal)…`);
     const server = await startTemporalDevServer({
       binary,
+      kind,
       port: config.HOOKFLOW_DEV_TEMPORAL_PORT,
       uiPort: config.HOOKFLOW_DEV_TEMPORAL_UI_PORT,
       dbFile: path.join(dataDir, 'temporal', 'temporal.db'),

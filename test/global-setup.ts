@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
-import { ensureFerretDb, ensureTemporalCli } from '../src/dev/tools';
+import { ensureFerretDb, ensureTemporalServer } from '../src/dev/tools';
 import { loadWorkflowBundle } from '../src/workflow-bundle';
 import { freePort, startFerretDb, startTemporalDevServer, type ChildServer } from '../src/dev/servers';
 
@@ -19,12 +19,12 @@ export default async function globalSetup(): Promise<void> {
   const started = Date.now();
   const say = (line: string) => process.stdout.write(`[test setup] ${line}\n`);
   const { HOOKFLOW_CACHE_DIR } = loadConfig({ ...process.env, MONGODB_URI: undefined, TEMPORAL_ADDRESS: undefined });
-  const [temporalBinary, ferretBinary] = [await ensureTemporalCli(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
+  const [temporalServer, ferretBinary] = [await ensureTemporalServer(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hookflow-test-'));
   const [temporalPort, mongoPort] = [await freePort(), await freePort()];
 
   const [temporal, ferret, bundle] = await Promise.all([
-    startTemporalDevServer({ binary: temporalBinary, port: temporalPort, uiPort: null, dbFile: null, namespace: 'default' }),
+    startTemporalDevServer({ binary: temporalServer.binary, kind: temporalServer.kind, port: temporalPort, uiPort: null, dbFile: null, namespace: 'default' }),
     startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(dir, 'ferretdb') }),
     loadWorkflowBundle(HOOKFLOW_CACHE_DIR, { info: () => undefined, warn: (_, message) => say(message) }),
   ]);
