@@ -42,7 +42,8 @@ const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
  * (FOR UPDATE SKIP LOCKED, so other runners pass over it) and `process` gets that transaction's
  * client as `context.db`: what it writes there commits with the completion, or not at all. A runner
  * that dies mid-way drops its connection, the transaction rolls back, and the message is due again.
- * `leaseMs` bounds how long a claim may sit idle in its transaction (idle_in_transaction_session_timeout).
+ * `leaseMs` bounds how long a claim may sit idle in its transaction (idle_in_transaction_session_timeout);
+ * the handler renews it while `process` runs.
  */
 export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOptions): ReceiverStore {
   const messages = `${quote(schema)}.webhook_messages`;
@@ -79,7 +80,8 @@ export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOp
       },
       retry: (error, at) => end('undo', `status = 'pending', last_error = $2, next_attempt_at = $3`, [error, at]),
       fail: (error) => end('undo', `status = 'failed', last_error = $2`, [error]),
-      renew: async () => true,
+      // Any statement restarts the idle-in-transaction timer that stands for the lease.
+      renew: () => client.query('SELECT 1').then(() => true, () => false),
     };
   }
 
