@@ -1,43 +1,136 @@
-import type { Db, Filter, MongoServerError } from 'mongodb';
+import type { Db, MongoServerError } from 'mongodb';
 import type { Claim, ReceivedMessage, ReceivedStatus, ReceiverStore } from '../store';
 import type { WebhookMessage } from '../verify';
 
-interface MessageDoc extends Omit<ReceivedMessage, 'id'> {
-  /** The message id: `_id`'s unique index is what turns a redelivery into a duplicate-key error. */
-  _id: string;
+/** The state of a message after one transition; the latest transition is the truth. */
+interface State {
+  status: ReceivedStatus;
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError: string | null;
+  completedAt: Date | null;
   owner: string | null;
   leaseUntil: Date | null;
 }
 
+interface MessageDoc extends State {
+  /** The message id: `_id`'s unique index is what turns a redelivery into a duplicate-key error. */
+  _id: string;
+  type: string | null;
+  timestamp: string;
+  data: unknown;
+  receivedAt: Date;
+  /** The number of the latest transition this copy of the state reflects (a hint for queries, see below). */
+  version: number;
+}
+
+interface TransitionDoc extends State {
+  /** `<message id>#<version>`: at most one transition can ever take a version. */
+  _id: string;
+  at: Date;
+}
+
 const DUPLICATE_KEY = 11000;
 const isDuplicate = (error: unknown) => (error as MongoServerError)?.code === DUPLICATE_KEY;
-
-const toMessage = ({ _id, owner: _owner, leaseUntil: _lease, ...rest }: MessageDoc): ReceivedMessage => ({ id: _id, ...rest });
+const stateOf = ({ status, attempts, nextAttemptAt, lastError, completedAt, owner, leaseUntil }: State): State => ({
+  status,
+  attempts,
+  nextAttemptAt,
+  lastError,
+  completedAt,
+  owner,
+  leaseUntil,
+});
+const claimable = (state: State, now: Date) =>
+  (state.status === 'pending' && state.nextAttemptAt <= now) || (state.status === 'processing' && state.leaseUntil !== null && state.leaseUntil <= now);
 
 export interface MongoStoreOptions {
   /** A database of the caller's own `mongodb` client (the store does not import the driver). */
   db: Db;
-  /** Prefix of the three collection names: `<prefix>messages`, `<prefix>event_times`, `<prefix>checkpoints`. */
+  /** Prefix of the collection names: `<prefix>messages`, `<prefix>transitions`, `<prefix>event_times`, `<prefix>checkpoints`. */
   prefix?: string;
 }
 
 /**
- * MongoDB (or FerretDB): claim-then-complete with a lease. A claim is one findOneAndUpdate that
- * moves a due message to `processing` under the runner's name until `leaseUntil`; completing is
- * conditional on still holding that claim (owner and attempt number), so a runner whose lease ran out
- * and was taken over cannot complete it too.
+ * MongoDB (or FerretDB): claim-then-complete with a lease, where every change of a message's state
+ * (claim, lease renewal, completion, retry, failure) is an insert of `<message id>#<version>` into a
+ * transitions collection. Two runners that both read version n race to insert n+1, and the unique
+ * `_id` lets exactly one win: a runner whose lease ran out and was taken over cannot complete, and two
+ * runners never claim the same message. Only inserts are relied on because FerretDB v1 (the embedded
+ * server) does not run findOneAndUpdate or a conditional update atomically: two concurrent ones can
+ * both match, which a test showed. The message document repeats the latest state for the due-message
+ * query; it is a hint, checked against the transitions before anything is decided.
  */
 export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions): ReceiverStore {
   const messages = db.collection<MessageDoc>(`${prefix}messages`);
+  const transitions = db.collection<TransitionDoc>(`${prefix}transitions`);
   const eventTimes = db.collection<{ _id: string; at: Date }>(`${prefix}event_times`);
   const checkpoints = db.collection<{ _id: string; value: string }>(`${prefix}checkpoints`);
 
+  /** The latest state, walking the transitions forward from the version the message document names. */
+  async function current(doc: MessageDoc): Promise<{ version: number; state: State }> {
+    let version = doc.version;
+    let state = stateOf(doc);
+    if (version > 0) {
+      const at = await transitions.findOne({ _id: `${doc._id}#${version}` });
+      if (at) state = stateOf(at);
+    }
+    for (;;) {
+      const next = await transitions.findOne({ _id: `${doc._id}#${version + 1}` });
+      if (!next) break;
+      version += 1;
+      state = stateOf(next);
+    }
+    if (version !== doc.version) await copyToMessage(doc._id, version, state);
+    return { version, state };
+  }
+
+  async function copyToMessage(id: string, version: number, state: State) {
+    await messages.updateOne({ _id: id, version: { $lt: version } }, { $set: { ...state, version } });
+  }
+
+  /** Moves a message from `version` to version + 1; false if another runner got there first. */
+  async function transition(id: string, version: number, state: State): Promise<boolean> {
+    try {
+      await transitions.insertOne({ _id: `${id}#${version + 1}`, ...state, at: new Date() });
+    } catch (error) {
+      if (isDuplicate(error)) return false;
+      throw error;
+    }
+    await copyToMessage(id, version + 1, state);
+    return true;
+  }
+
+  function claimOf(doc: MessageDoc, claimedVersion: number, state: State, leaseMs: number): Claim {
+    let version = claimedVersion;
+    let held = state;
+    const end = (next: Partial<State>) => transition(doc._id, version, { ...held, ...next, owner: null, leaseUntil: null });
+    const { _id, type, timestamp, data, receivedAt } = doc;
+    return {
+      message: { id: _id, type, timestamp, data, receivedAt, ...state },
+      context: { attempt: state.attempts },
+      complete: () => end({ status: 'done', completedAt: new Date() }),
+      async retry(error, at) {
+        await end({ status: 'pending', lastError: error, nextAttemptAt: at });
+      },
+      async fail(error) {
+        await end({ status: 'failed', lastError: error });
+      },
+      async renew() {
+        const renewed = { ...held, leaseUntil: new Date(Date.now() + leaseMs) };
+        if (!(await transition(doc._id, version, renewed))) return false;
+        version += 1;
+        held = renewed;
+        return true;
+      },
+    };
+  }
+
   return {
     async init() {
-      await messages.createIndexes([
-        { key: { status: 1, nextAttemptAt: 1 }, name: 'due' },
-        { key: { status: 1, leaseUntil: 1 }, name: 'leases' },
-      ]);
+      // One createIndex each: FerretDB v1 drops the connection on a createIndexes of several that all exist.
+      await messages.createIndex({ status: 1, nextAttemptAt: 1 }, { name: 'due' });
+      await messages.createIndex({ status: 1, leaseUntil: 1 }, { name: 'leases' });
     },
     async record(message: WebhookMessage) {
       const now = new Date();
@@ -47,9 +140,10 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
           type: message.type,
           timestamp: message.timestamp,
           data: message.data,
+          receivedAt: now,
+          version: 0,
           status: 'pending',
           attempts: 0,
-          receivedAt: now,
           nextAttemptAt: now,
           lastError: null,
           completedAt: null,
@@ -64,47 +158,35 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
     },
     async claim(owner, leaseMs) {
       const now = new Date();
-      const due: Filter<MessageDoc> = {
-        $or: [
-          { status: 'pending', nextAttemptAt: { $lte: now } },
-          { status: 'processing', leaseUntil: { $lte: now } },
-        ],
-      };
-      const doc = await messages.findOneAndUpdate(
-        due,
-        { $set: { status: 'processing', owner, leaseUntil: new Date(now.getTime() + leaseMs) }, $inc: { attempts: 1 } },
-        { sort: { receivedAt: 1 }, returnDocument: 'after' },
-      );
-      if (!doc) return null;
-      const held = { _id: doc._id, status: 'processing' as const, owner, attempts: doc.attempts };
-      const end = async (update: Partial<MessageDoc>) =>
-        (await messages.updateOne(held, { $set: { ...update, owner: null, leaseUntil: null } })).modifiedCount === 1;
-      const claim: Claim = {
-        message: toMessage(doc),
-        context: { attempt: doc.attempts },
-        complete: () => end({ status: 'done', completedAt: new Date() }),
-        async retry(error, at) {
-          await end({ status: 'pending', lastError: error, nextAttemptAt: at });
-        },
-        async fail(error) {
-          await end({ status: 'failed', lastError: error });
-        },
-        async renew() {
-          return (await messages.updateOne(held, { $set: { leaseUntil: new Date(Date.now() + leaseMs) } })).modifiedCount === 1;
-        },
-      };
-      return claim;
+      const candidates = await messages
+        .find({ $or: [{ status: 'pending', nextAttemptAt: { $lte: now } }, { status: 'processing', leaseUntil: { $lte: now } }] })
+        .sort({ receivedAt: 1 })
+        .limit(8)
+        .toArray();
+      for (const doc of candidates) {
+        const { version, state } = await current(doc);
+        if (!claimable(state, now)) continue;
+        const claimed: State = { ...state, status: 'processing', attempts: state.attempts + 1, owner, leaseUntil: new Date(Date.now() + leaseMs) };
+        if (await transition(doc._id, version, claimed)) return claimOf(doc, version + 1, claimed, leaseMs);
+      }
+      return null;
     },
     async get(id) {
       const doc = await messages.findOne({ _id: id });
-      return doc ? toMessage(doc) : null;
+      if (!doc) return null;
+      const { state } = await current(doc);
+      const { _id, type, timestamp, data, receivedAt } = doc;
+      const { owner: _owner, leaseUntil: _lease, ...visible } = state;
+      return { id: _id, type, timestamp, data, receivedAt, ...visible };
     },
     async seen(ids) {
       const found = await messages.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
       return new Set(found.map((doc) => doc._id));
     },
     async list(status: ReceivedStatus, limit = 100) {
-      return (await messages.find({ status }).sort({ receivedAt: 1 }).limit(limit).toArray()).map(toMessage);
+      const docs = await messages.find({ status }).sort({ receivedAt: 1 }).limit(limit).toArray();
+      const states = await Promise.all(docs.map((doc) => this.get(doc._id)));
+      return states.filter((message): message is ReceivedMessage => message?.status === status);
     },
     async newestEventAt(key) {
       return (await eventTimes.findOne({ _id: key }))?.at ?? null;
