@@ -21,6 +21,7 @@ import { summary } from './stats';
 const MESSAGES = Number(process.env.BENCH_RECEIVER_MESSAGES ?? 3000);
 const CONNECTIONS = Number(process.env.BENCH_RECEIVER_CONNECTIONS ?? 32);
 const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const STORES = (process.env.BENCH_RECEIVER_STORES ?? 'memory,mongo,postgres').split(',');
 const say = (line: string) => process.stderr.write(`[bench:receiver] ${line}\n`);
 const root = path.resolve(__dirname, '..');
 
@@ -82,7 +83,8 @@ async function measure(store: string, env: Record<string, string>): Promise<Rece
     for (;;) {
       const stats = (await (await pool.request({ method: 'GET', path: '/stats' })).body.json()) as { processed: number };
       if (stats.processed >= MESSAGES) break;
-      await new Promise((r) => setTimeout(r, 50));
+      if (process.env.BENCH_DEBUG) say(`processed ${stats.processed} after ${Math.round(performance.now() - started)} ms`);
+      await new Promise((r) => setTimeout(r, process.env.BENCH_DEBUG ? 1000 : 50));
     }
     const processedSeconds = (performance.now() - started) / 1000;
     return {
@@ -115,8 +117,23 @@ async function postgresAvailable(): Promise<string | null> {
 export async function benchReceiver(mongoUri?: string): Promise<ReceiverFigures[]> {
   const figures: ReceiverFigures[] = [];
   const dbName = `bench_receiver_${randomUUID().slice(0, 8)}`;
-  figures.push(await measure('memory', {}));
-  say(`memory: ${JSON.stringify(figures.at(-1))}`);
+  if (STORES.includes('memory')) {
+    figures.push(await measure('memory', {}));
+    say(`memory: ${JSON.stringify(figures.at(-1))}`);
+  }
+  if (STORES.includes('mongo')) await withMongo(mongoUri, async (uri) => {
+    figures.push(await measure('mongo', { MONGODB_URI: uri, DB_NAME: dbName }));
+    say(`mongo: ${JSON.stringify(figures.at(-1))}`);
+  });
+  if (STORES.includes('postgres')) await withPostgres(dbName, async () => {
+    figures.push(await measure('postgres', { PG_URL, DB_NAME: dbName }));
+    say(`postgres: ${JSON.stringify(figures.at(-1))}`);
+  });
+  return figures;
+}
+
+/** FerretDB started here and removed after, unless MONGODB_URI names a server. */
+async function withMongo(mongoUri: string | undefined, run: (uri: string) => Promise<void>) {
 
   let ferret: ChildServer | null = null;
   let dir: string | null = null;
@@ -128,28 +145,25 @@ export async function benchReceiver(mongoUri?: string): Promise<ReceiverFigures[
     mongoUri = started.uri;
   }
   try {
-    figures.push(await measure('mongo', { MONGODB_URI: mongoUri, DB_NAME: dbName }));
-    say(`mongo: ${JSON.stringify(figures.at(-1))}`);
+    await run(mongoUri);
   } finally {
     await ferret?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
 
+/** PostgreSQL at PG_URL in a schema of its own, dropped after; skipped, and said so, if none answers. */
+async function withPostgres(schema: string, run: () => Promise<void>) {
   const unavailable = await postgresAvailable();
-  if (unavailable) {
-    say(`PostgreSQL skipped: nothing answers at PG_URL (${unavailable})`);
-  } else {
-    try {
-      figures.push(await measure('postgres', { PG_URL, DB_NAME: dbName }));
-      say(`postgres: ${JSON.stringify(figures.at(-1))}`);
-    } finally {
-      const client = new PgClient({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${dbName}" CASCADE`);
-      await client.end();
-    }
+  if (unavailable) return say(`PostgreSQL skipped: nothing answers at PG_URL (${unavailable})`);
+  try {
+    await run();
+  } finally {
+    const client = new PgClient({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
   }
-  return figures;
 }
 
 export function printReceiverFigures(figures: ReceiverFigures[]) {

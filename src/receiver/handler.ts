@@ -123,16 +123,20 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     }
   }
 
+  /** Ids this process recorded, in order: claimed by id first, so a scan is needed only for the rest. */
+  const recordedHere: string[] = [];
+
   async function runner() {
     while (!closed) {
       let claim: Claim | null = null;
+      const id = recordedHere.shift();
       try {
-        claim = await store.claim(owner, leaseMs);
+        claim = await store.claim(owner, leaseMs, id);
         if (claim) await run(claim);
       } catch (error) {
         onError(error, claim?.message);
       }
-      if (!claim && !closed) await idle();
+      if (!claim && id === undefined && !closed) await idle();
     }
   }
 
@@ -148,7 +152,10 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
   async function accept(message: WebhookMessage) {
     await ready;
     const recorded = await store.record(message);
-    if (recorded) nudge();
+    if (recorded) {
+      recordedHere.push(message.id);
+      nudge();
+    }
     return recorded;
   }
 

@@ -42,8 +42,12 @@ export interface ReceiverStore {
   init(): Promise<void>;
   /** Stores a verified message once: false if its id was recorded before (a redelivery). */
   record(message: WebhookMessage): Promise<boolean>;
-  /** Claims the oldest message that is due, or one whose runner's lease ran out; null if none. */
-  claim(owner: string, leaseMs: number): Promise<Claim | null>;
+  /**
+   * Claims the oldest message that is due, or one whose runner's lease ran out; null if none. With an
+   * id, only that message, if it is due: the handler claims what it has just recorded by id, which
+   * every store answers from its primary key, and scans only when it has nothing of its own.
+   */
+  claim(owner: string, leaseMs: number, id?: string): Promise<Claim | null>;
   get(id: string): Promise<ReceivedMessage | null>;
   /** The ids among `ids` that were ever recorded. */
   seen(ids: readonly string[]): Promise<Set<string>>;

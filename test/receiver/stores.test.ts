@@ -108,6 +108,21 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect(await claim.complete()).toBe(true);
     });
 
+    it('claims a named message only, and only when it is due', async () => {
+      await store.record(message('n1'));
+      await store.record(message('n2'));
+      const second = (await store.claim('a', 10_000, 'n2'))!;
+      expect(second.message.id).toBe('n2');
+      expect(await store.claim('b', 10_000, 'n2')).toBeNull(); // held
+      expect(await store.claim('b', 10_000, 'missing')).toBeNull();
+      await second.retry('later', new Date(Date.now() + 60_000));
+      expect(await store.claim('b', 10_000, 'n2')).toBeNull(); // not due
+      const first = (await store.claim('b', 10_000))!;
+      expect(first.message.id).toBe('n1');
+      await first.complete();
+      expect(await store.claim('b', 10_000, 'n1')).toBeNull(); // done
+    });
+
     it('says which ids it has seen', async () => {
       await store.record(message('s1'));
       await store.record(message('s3'));

@@ -35,13 +35,13 @@ export function createMemoryStore(): ReceiverStore {
       });
       return true;
     },
-    async claim(owner, leaseMs) {
+    async claim(owner, leaseMs, id) {
       const now = Date.now();
+      const claimable = (row: Row) =>
+        (row.status === 'pending' && row.nextAttemptAt.getTime() <= now) || (row.status === 'processing' && row.leaseUntil <= now);
       let due: Row | undefined;
-      for (const row of rows.values()) {
-        const claimable =
-          (row.status === 'pending' && row.nextAttemptAt.getTime() <= now) || (row.status === 'processing' && row.leaseUntil <= now);
-        if (claimable && (!due || row.receivedAt < due.receivedAt)) due = row;
+      for (const row of id === undefined ? rows.values() : [rows.get(id)].filter((r): r is Row => r !== undefined)) {
+        if (claimable(row) && (!due || row.receivedAt < due.receivedAt)) due = row;
       }
       if (!due) return null;
       const row = due;

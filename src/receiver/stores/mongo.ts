@@ -69,12 +69,9 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
 
   /** The latest state, walking the transitions forward from the version the message document names. */
   async function current(doc: MessageDoc): Promise<{ version: number; state: State }> {
+    // The document's state and version are written together, so it is the state of that version.
     let version = doc.version;
     let state = stateOf(doc);
-    if (version > 0) {
-      const at = await transitions.findOne({ _id: `${doc._id}#${version}` });
-      if (at) state = stateOf(at);
-    }
     for (;;) {
       const next = await transitions.findOne({ _id: `${doc._id}#${version + 1}` });
       if (!next) break;
@@ -85,8 +82,12 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
     return { version, state };
   }
 
+  /**
+   * Repeats a state on the message document, by `_id` alone (FerretDB runs any other filter by reading
+   * the collection). Two copies may land out of order; an older one only makes `current` walk further.
+   */
   async function copyToMessage(id: string, version: number, state: State) {
-    await messages.updateOne({ _id: id, version: { $lt: version } }, { $set: { ...state, version } });
+    await messages.updateOne({ _id: id }, { $set: { ...state, version } });
   }
 
   /** Moves a message from `version` to version + 1; false if another runner got there first. */
@@ -156,13 +157,16 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
         throw error;
       }
     },
-    async claim(owner, leaseMs) {
+    async claim(owner, leaseMs, id) {
       const now = new Date();
-      const candidates = await messages
-        .find({ $or: [{ status: 'pending', nextAttemptAt: { $lte: now } }, { status: 'processing', leaseUntil: { $lte: now } }] })
-        .sort({ receivedAt: 1 })
-        .limit(8)
-        .toArray();
+      const candidates =
+        id !== undefined
+          ? await messages.find({ _id: id }).toArray()
+          : await messages
+              .find({ $or: [{ status: 'pending', nextAttemptAt: { $lte: now } }, { status: 'processing', leaseUntil: { $lte: now } }] })
+              .sort({ receivedAt: 1 })
+              .limit(8)
+              .toArray();
       for (const doc of candidates) {
         const { version, state } = await current(doc);
         if (!claimable(state, now)) continue;

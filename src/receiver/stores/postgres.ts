@@ -51,12 +51,13 @@ export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOp
   const checkpoints = `${quote(schema)}.webhook_checkpoints`;
   const runner = (context?: ProcessContext) => (context?.db as PoolClient | undefined) ?? pool;
 
-  async function claimIn(client: PoolClient, leaseMs: number): Promise<Claim | null> {
+  async function claimIn(client: PoolClient, leaseMs: number, id?: string): Promise<Claim | null> {
     await client.query('BEGIN');
     await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.round(leaseMs))}`);
     const { rows } = await client.query<Row>(
-      `SELECT * FROM ${messages} WHERE status = 'pending' AND next_attempt_at <= now()
+      `SELECT * FROM ${messages} WHERE status = 'pending' AND next_attempt_at <= now() ${id === undefined ? '' : 'AND id = $1'}
        ORDER BY received_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      id === undefined ? [] : [id],
     );
     if (rows.length === 0) {
       await client.query('COMMIT');
@@ -111,10 +112,10 @@ export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOp
       );
       return rowCount === 1;
     },
-    async claim(_owner, leaseMs) {
+    async claim(_owner, leaseMs, id) {
       const client = await pool.connect();
       try {
-        const claim = await claimIn(client, leaseMs);
+        const claim = await claimIn(client, leaseMs, id);
         if (!claim) {
           client.release();
           return null;
