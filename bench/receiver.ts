@@ -35,6 +35,10 @@ export interface ReceiverFigures {
   processedPerSecond: number;
   /** Share of one core the receiver process used while acknowledging. */
   receiverCpu: number;
+  /** Acknowledgements per second of the receiver's own CPU: what a core it had to itself would give. */
+  acksPerCpuSecond: number;
+  /** The machine's 1-minute load average when the section ended (2 cores here: above 2, it was shared). */
+  loadAverage: number;
 }
 
 async function startReceiver(store: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
@@ -95,6 +99,8 @@ async function measure(store: string, env: Record<string, string>): Promise<Rece
       ackMs: summary(latencies.map((ms) => Math.round(ms * 10) / 10)),
       processedPerSecond: Math.round(timed.length / processedSeconds),
       receiverCpu: Math.round(cpu * 100) / 100,
+      acksPerCpuSecond: Math.round(timed.length / seconds / cpu),
+      loadAverage: Math.round(os.loadavg()[0]! * 10) / 10,
     };
   } finally {
     await pool.close();
@@ -168,10 +174,10 @@ async function withPostgres(schema: string, run: () => Promise<void>) {
 
 export function printReceiverFigures(figures: ReceiverFigures[]) {
   console.log(`\nhookflow/receiver, one process, ${figures[0]?.connections} connections, process() a no-op`);
-  console.log('store     acks/s   ack p50   ack p99   processed/s   receiver CPU');
+  console.log('store     acks/s   ack p50   ack p99   processed/s   receiver CPU   acks per CPU-s   load avg');
   for (const f of figures) {
     console.log(
-      `${f.store.padEnd(9)} ${String(f.acksPerSecond).padStart(6)} ${`${f.ackMs.p50} ms`.padStart(9)} ${`${f.ackMs.p99} ms`.padStart(9)} ${String(f.processedPerSecond).padStart(13)} ${`${Math.round(f.receiverCpu * 100)} %`.padStart(14)}`,
+      `${f.store.padEnd(9)} ${String(f.acksPerSecond).padStart(6)} ${`${f.ackMs.p50} ms`.padStart(9)} ${`${f.ackMs.p99} ms`.padStart(9)} ${String(f.processedPerSecond).padStart(13)} ${`${Math.round(f.receiverCpu * 100)} %`.padStart(14)} ${String(f.acksPerCpuSecond).padStart(16)} ${String(f.loadAverage).padStart(10)}`,
     );
   }
 }
