@@ -147,4 +147,28 @@ describe('inEventOrder', () => {
     if (stale === 'hold') expect((await store.get('e1'))?.lastError).toMatch(/^stale event for order:A-1/);
     expect((await store.get('e1'))?.attempts).toBe(1);
   });
+
+  it('with concurrent runners, events of one key never apply out of order', async () => {
+    const store = createMemoryStore();
+    const applied: number[] = [];
+    let inside = 0;
+    let overlapped = false;
+    await start({
+      store,
+      concurrency: 4,
+      process: inEventOrder({ store, stale: 'drop', key: () => 'order:A-1' }, async (m) => {
+        overlapped ||= inside > 0;
+        inside += 1;
+        await sleep(5 + Math.random() * 20);
+        applied.push((m.data as { n: number }).n);
+        inside -= 1;
+      }),
+    });
+    const shuffled = Array.from({ length: 12 }, (_, n) => n).sort(() => Math.random() - 0.5);
+    await Promise.all(shuffled.map((n) => post(signed(`o${n}`, { orderId: 'A-1', n }, new Date(Date.now() - 60_000 + n * 1000)))));
+    await until(async () => ((await store.list('done', 100)).length === 12 ? true : undefined));
+    expect(overlapped).toBe(false);
+    expect(applied).toEqual([...applied].sort((a, b) => a - b));
+    expect(applied.at(-1)).toBe(11);
+  });
 });
