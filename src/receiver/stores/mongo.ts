@@ -127,6 +127,15 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
     };
   }
 
+  async function get(id: string): Promise<ReceivedMessage | null> {
+    const doc = await messages.findOne({ _id: id });
+    if (!doc) return null;
+    const { state } = await current(doc);
+    const { _id, type, timestamp, data, receivedAt } = doc;
+    const { owner: _owner, leaseUntil: _lease, ...visible } = state;
+    return { id: _id, type, timestamp, data, receivedAt, ...visible };
+  }
+
   return {
     async init() {
       // One createIndex each: FerretDB v1 drops the connection on a createIndexes of several that all exist.
@@ -175,21 +184,14 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
       }
       return null;
     },
-    async get(id) {
-      const doc = await messages.findOne({ _id: id });
-      if (!doc) return null;
-      const { state } = await current(doc);
-      const { _id, type, timestamp, data, receivedAt } = doc;
-      const { owner: _owner, leaseUntil: _lease, ...visible } = state;
-      return { id: _id, type, timestamp, data, receivedAt, ...visible };
-    },
+    get,
     async seen(ids) {
       const found = await messages.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
       return new Set(found.map((doc) => doc._id));
     },
     async list(status: ReceivedStatus, limit = 100) {
       const docs = await messages.find({ status }).sort({ receivedAt: 1 }).limit(limit).toArray();
-      const states = await Promise.all(docs.map((doc) => this.get(doc._id)));
+      const states = await Promise.all(docs.map((doc) => get(doc._id)));
       return states.filter((message): message is ReceivedMessage => message?.status === status);
     },
     async newestEventAt(key) {
