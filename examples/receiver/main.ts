@@ -52,7 +52,10 @@ async function main() {
     if (req.url?.split('?')[0] === '/webhooks') return handler(req, res);
     res.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
   log(`listening on ${url}`);
 
   // What was sent while this receiver was down: every message since the last reconciled instant.
