@@ -105,22 +105,35 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
 
   async function run(claim: Claim) {
     const { message, context } = claim;
+    // A renewal still in flight is awaited before the claim ends: on MongoDB both would take the same
+    // version, and a renewal that won would leave the message held and processed again after its lease.
+    // One renewal at a time, for the same reason.
+    let renewing: Promise<unknown> | null = null;
     const renewal = setInterval(() => {
-      claim.renew().then(
-        (held) => held || onError(new Error(`lease on ${message.id} lost while processing`), message),
-        (error) => onError(error, message),
-      );
+      renewing ??= claim
+        .renew()
+        .then(
+          (held) => held || onError(new Error(`lease on ${message.id} lost while processing`), message),
+          (error) => onError(error, message),
+        )
+        .finally(() => (renewing = null));
     }, Math.max(10, leaseMs / 3));
+    let failure: unknown = null;
     try {
       await options.process(message, context);
-      clearInterval(renewal);
-      if (!(await claim.complete())) onError(new Error(`lease on ${message.id} lost before completion`), message);
     } catch (error) {
+      failure = error ?? new Error('process threw a nullish value');
+    } finally {
       clearInterval(renewal);
-      const text = error instanceof Error ? error.message : String(error);
-      if (error instanceof StaleEventError || context.attempt >= maxAttempts) await claim.fail(text);
-      else await claim.retry(text, new Date(Date.now() + retryDelayMs(context.attempt)));
+      await renewing;
     }
+    if (failure === null) {
+      if (!(await claim.complete())) onError(new Error(`lease on ${message.id} lost before completion`), message);
+      return;
+    }
+    const text = failure instanceof Error ? failure.message : String(failure);
+    if (failure instanceof StaleEventError || context.attempt >= maxAttempts) await claim.fail(text);
+    else await claim.retry(text, new Date(Date.now() + retryDelayMs(context.attempt)));
   }
 
   /** Ids this process recorded, in order: claimed by id first, so a scan is needed only for the rest. */

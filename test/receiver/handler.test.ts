@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { MongoClient } from 'mongodb';
 import type { AddressInfo } from 'node:net';
 import { buildWebhookRequest, generateSecret } from '../../src/webhooks/signing';
 import {
   createMemoryStore,
+  createMongoStore,
   createWebhookHandler,
   inEventOrder,
   type ReceivedMessage,
@@ -123,6 +126,34 @@ describe('createWebhookHandler', () => {
     const store = createMemoryStore();
     await start({ store: { ...store, record: () => Promise.reject(new Error('store down')) }, process: () => undefined });
     expect(await post(signed('msg_5'))).toMatchObject({ status: 503, body: { error: 'store_unavailable' } });
+  });
+});
+
+describe('two receiver processes on one store', () => {
+  it.each(['memory', 'MongoDB (FerretDB)'])('%s: a process longer than the lease keeps it, and the message runs once', async (kind) => {
+    const client = kind === 'memory' ? null : await MongoClient.connect(process.env.TEST_MONGODB_URI!);
+    const db = client?.db(`handler_${randomUUID().slice(0, 8)}`);
+    const store = db ? createMongoStore({ db }) : createMemoryStore();
+    const runs: string[] = [];
+    const errors: unknown[] = [];
+    // Either may claim it (the other polls every 20 ms); it runs for over three lease periods, renewing.
+    const slow = (who: string) => async (m: ReceivedMessage) => (runs.push(`${who}:${m.id}`), sleep(2000));
+    const common = { store, leaseMs: 600, pollIntervalMs: 20, onError: (e: unknown) => void errors.push(e) };
+    await start({ ...common, process: slow('first') });
+    const other = createWebhookHandler({ secrets: [secret], ...common, process: slow('second') });
+    try {
+      await post(signed('long-1'));
+      await until(async () => ((await store.get('long-1'))?.status === 'done' ? true : undefined), 8000);
+      await sleep(300);
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatch(/^(first|second):long-1$/);
+      expect(errors).toEqual([]);
+      expect((await store.get('long-1'))?.attempts).toBe(1);
+    } finally {
+      await other.close();
+      await db?.dropDatabase();
+      await client?.close();
+    }
   });
 });
 
