@@ -78,13 +78,16 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
       version += 1;
       state = stateOf(next);
     }
-    if (version !== doc.version) await copyToMessage(doc._id, version, state);
+    // A repair, from a read that may be old by now: it must not overwrite a newer copy, or a message
+    // done or retried could look `processing` to the due-message query until that old lease ran out.
+    if (version !== doc.version) await messages.updateOne({ _id: doc._id, version: { $lt: version } }, { $set: { ...state, version } });
     return { version, state };
   }
 
   /**
-   * Repeats a state on the message document, by `_id` alone (FerretDB runs any other filter by reading
-   * the collection). Two copies may land out of order; an older one only makes `current` walk further.
+   * Repeats a state on the message document after its transition, by `_id` alone (FerretDB runs any
+   * other filter by reading the collection). The runner that made the transition copies it before it
+   * can make the next, so its copies land in order.
    */
   async function copyToMessage(id: string, version: number, state: State) {
     await messages.updateOne({ _id: id }, { $set: { ...state, version } });
@@ -190,9 +193,17 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
       return new Set(found.map((doc) => doc._id));
     },
     async list(status: ReceivedStatus, limit = 100) {
-      const docs = await messages.find({ status }).sort({ receivedAt: 1 }).limit(limit).toArray();
-      const states = await Promise.all(docs.map((doc) => get(doc._id)));
-      return states.filter((message): message is ReceivedMessage => message?.status === status);
+      // A document's state can lag behind its transitions, to an earlier state (pending or processing),
+      // never run ahead: so every message whose copy says this state or an earlier one is checked.
+      const found: ReceivedMessage[] = [];
+      const cursor = messages.find({ status: { $in: [...new Set<ReceivedStatus>(['pending', 'processing', status])] } }).sort({ receivedAt: 1 });
+      for await (const doc of cursor) {
+        const message = await get(doc._id);
+        if (message?.status === status) found.push(message);
+        if (found.length >= limit) break;
+      }
+      await cursor.close();
+      return found;
     },
     async newestEventAt(key) {
       return (await eventTimes.findOne({ _id: key }))?.at ?? null;
