@@ -23,8 +23,9 @@ export interface ReconcileOptions {
 }
 
 export interface ReconcileResult {
-  /** Messages of the window looked at, over every run of this checkpoint. */
+  /** Messages of the window looked at, over every run of this checkpoint (pages whose cursor was saved). */
   checked: number;
+  /** onMissing calls, counted as `checked` is: a page a failed run did not finish is counted by the run that does. */
   missing: number;
   pages: number;
   /** The last page's end cursor: where a later run resumes. */
