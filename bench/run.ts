@@ -16,6 +16,7 @@ import { Agent, request } from 'undici';
 import { externalServers, gql, pool, processResources, sleep, startHookflow, startServers, type Hookflow, type Servers } from '../chaos/harness';
 import { answer, startReceiver } from '../test/helpers/receiver';
 import { measureGrowth, type GrowthPoint } from './growth';
+import { benchReceiver } from './receiver';
 import { freePort } from '../src/dev/servers';
 import { measureLive } from './live';
 import { benchSummary } from './summary';
@@ -391,6 +392,14 @@ async function main(): Promise<void> {
     results.ratioToRawHttp = burst.messagesPerSecond / http.requestsPerSecond;
     save();
     row('raw undici POST, 1 KiB', `${http.requestsPerSecond.toFixed(0)} req/s  → Hookflow/raw ${(results.ratioToRawHttp as number).toFixed(3)}`);
+
+    // The receiver's toolkit (hookflow/receiver), also alone as `npm run bench:receiver`.
+    const receiver = await benchReceiver(servers.mongoUri);
+    results.receiver = receiver;
+    save();
+    for (const f of receiver) {
+      row(`receiver (${f.store}), ${f.connections} connections`, `${f.acksPerSecond} acks/s  ack p50 ${ms(f.ackMs.p50)}  p99 ${ms(f.ackMs.p99)}  processed ${f.processedPerSecond}/s`);
+    }
 
     writeFileSync(
       path.join(dir, `e2e-latency-${stamp}.svg`),
