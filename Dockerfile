@@ -1,9 +1,9 @@
-# One image for both roles: `npm run api` and `npm run worker` (see docker-compose.yml).
-FROM node:20-bookworm-slim
+# One image for both roles: `npm run api` and `npm run worker` (see docker-compose.yml). The API serves
+# /metrics, /healthz and /readyz on 4000; the worker on 9464, and the Temporal SDK's metrics on 9465.
+FROM node:22-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
-# `npm install --no-save`, not `npm ci`: see .ci/run (the lock file cannot list other platforms' optional binaries).
-RUN npm install --omit=dev --no-save --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund
 COPY tsconfig.json schema.graphql ./
 COPY src ./src
 COPY workflows ./workflows
@@ -13,4 +13,5 @@ ENV HOOKFLOW_CACHE_DIR=/app/.cache
 RUN npm run bundle
 ENV NODE_ENV=production HOST=0.0.0.0
 USER node
+EXPOSE 4000 9464 9465
 CMD ["npm", "run", "api"]

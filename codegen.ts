@@ -13,7 +13,8 @@ const config: CodegenConfig = {
         scalars: { DateTime: 'Date', JSON: 'unknown' },
         mappers: {
           Endpoint: '../../db/types#EndpointDoc',
-          EndpointEvent: '../../db/types#EndpointEventDoc',
+          EndpointEvent: '../../live/types#EndpointEventView',
+          DeliveryEvent: '../../live/types#LiveDeliveryEvent',
           Message: '../../db/types#MessageDoc',
           Delivery: '../../db/types#DeliveryView',
           Attempt: '../../db/types#AttemptDoc',

@@ -6,7 +6,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { LRUCache } from 'lru-cache';
 import type { Agent } from 'undici';
 import type { Logger } from 'pino';
-import { deliveryId, attemptId, type EndpointDoc, type MessageDoc } from '../src/db/types';
+import { deliveryId, attemptId, type AttemptDoc, type EndpointDoc, type MessageDoc } from '../src/db/types';
+import type { Collections } from '../src/db/mongo';
+import { attemptEvent, deliveryStatusEvent, messageDeliveryStatusEvent, publishLiveEvents } from '../src/live';
 import type { Store } from '../src/store';
 import type { AttemptRefusal } from '../src/store/deliveries';
 import type { SecretBox } from '../src/secret-box';
@@ -16,8 +18,11 @@ import { blockedTarget, type UrlPolicy } from '../src/webhooks/url-guard';
 import { decideNextStep } from '../workflows/delivery-decision';
 import type { AttemptDeliveryInput, AttemptOutcome, ParkedDelivery } from '../workflows/delivery-types';
 import { NON_RETRYABLE_FAILURES } from '../workflows/failure-types';
+import { recordAttemptMetrics, recordDelivery } from '../src/observability/metrics';
 
 export interface DeliveryActivityDeps {
+  /** For the live events published as attempts are recorded (src/live). */
+  db: Collections;
   store: Store;
   secretBox: SecretBox;
   urlPolicy: UrlPolicy;
@@ -69,7 +74,7 @@ function createSlots(max: number) {
 }
 
 export function createDeliveryActivities(deps: DeliveryActivityDeps) {
-  const { store, http, log, now, secretBox, urlPolicy } = deps;
+  const { db, store, http, log, now, secretBox, urlPolicy } = deps;
   const slots = createSlots(deps.maxInFlightPerEndpoint);
   /**
    * A stored message never changes, so the attempts of a message fanned out to many endpoints read it
@@ -117,15 +122,26 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
     const [endpoint, message] = await Promise.all([store.endpoints.get(input.endpointId), messages.fetch(input.messageId)]);
     if (!message) {
       // Deleted by retention: a parked delivery of it must not wait for ever.
-      await store.deliveries.cancel(id);
+      const row = await store.deliveries.get(id);
+      if (await store.deliveries.cancel(id)) {
+        recordDelivery('cancelled');
+        if (row) await publishLiveEvents(db, [deliveryStatusEvent(row, 'CANCELLED', now())]);
+      }
       return { kind: 'gone', why: 'message deleted' };
     }
     if (!endpoint || endpoint.deletedAt) {
-      await store.deliveries.cancel(id);
+      if (await store.deliveries.cancel(id)) {
+        recordDelivery('cancelled');
+        await publishLiveEvents(db, [messageDeliveryStatusEvent(message, input.endpointId, 'CANCELLED', input.workflowId, now())]);
+      }
       return { kind: 'gone', why: 'endpoint deleted' };
     }
     if (endpoint.status === 'DISABLED') {
       const parked = await store.deliveries.setOwnedStatus(id, input.workflowId, 'PARKED');
+      if (parked) {
+        recordDelivery('parked');
+        await publishLiveEvents(db, [messageDeliveryStatusEvent(message, endpoint._id, 'PARKED', input.workflowId, now())]);
+      }
       return parked || input.claimParked ? { kind: 'parked' } : refusal(await store.deliveries.whyNotAttemptable(id, input.workflowId));
     }
     // Before a number is allocated: a secret that cannot be read makes no attempt.
@@ -146,7 +162,7 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
       const durationMs = Math.round(performance.now() - clock);
       const verdict = { acknowledged: result.ok, statusCode: result.statusCode, ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }) };
       const step = decideNextStep(endpoint.retryPolicy, input.number, verdict, 0);
-      await store.attempts.record({
+      const attempt: AttemptDoc = {
         _id: attemptId(id, started.seq),
         tenantId: message.tenantId,
         messageId: message._id,
@@ -161,9 +177,13 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
         responseBody: result.body,
         error: result.ok ? null : result.error,
         succeeded: result.ok,
-      });
+      };
+      await store.attempts.record(attempt);
       await store.deliveries.setOwnedStatus(id, input.workflowId, step.status);
+      await publishLiveEvents(db, [attemptEvent(attempt, message.eventType, step.status)]);
       log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, seq: started.seq, ok: result.ok, durationMs }, 'attempt recorded');
+      // A first run's attempt numbers start at 0 with its retries; a resend's or redelivery's do not.
+      recordAttemptMetrics({ result, durationMs, status: step.status, acceptedAt: message.createdAt, firstRun: started.seq === input.number });
       if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
       return { kind: 'failed', reason: result.reason, statusCode: result.statusCode, error: result.error, retryPolicy: endpoint.retryPolicy, ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }) };
     } finally {

@@ -37,7 +37,7 @@ export function createActivities(deps: ActivityDeps) {
   const store = createStore(db, now);
   return {
     ...createDeliveryActivities({ ...deps, store, now }),
-    ...createLifecycleActivities({ store, temporal, taskQueue }),
+    ...createLifecycleActivities({ db, store, temporal, taskQueue }),
     ...createNotificationActivities({ store, notifier }),
     ...createOrderingActivities({ store, temporal, taskQueue }),
     ...createMaintenanceActivities({ db, store, temporal, taskQueue, log }),

@@ -9,6 +9,7 @@ import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, rede
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts, MaintenanceReport } from '../workflows/maintenance-types';
 import type { Collections } from '../src/db/mongo';
+import { recordRepairs } from '../src/observability/metrics';
 
 export interface MaintenanceDeps {
   db: Collections;
@@ -52,11 +53,10 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
 
   return {
     /**
-     * Deletes up to `limit` messages past the cutoff with their deliveries and attempts; a parked one is
-     * logged on its endpoint. The deliveries' and attempts' ids follow from the message's, so all but the
-     * first read are `_id` point operations, and no read sorts: on MongoDB the `created` index serves the
-     * range, and FerretDB's SQLite backend, which filters in its own process, stops reading at the limit
-     * instead of sorting every expired message first.
+     * Deletes up to `limit` messages past the cutoff, oldest first, with their deliveries and attempts; a
+     * parked one is logged on its endpoint. The first read is a range of the `created` index, read in its
+     * order up to the limit (on FerretDB too, with Hookflow's patch); the deliveries' and attempts' ids
+     * follow from the message's, so the rest are `_id` lookups.
      */
     async deleteExpiredBatch(args: { cutoff: number; limit: number }): Promise<Partial<MaintenanceCounts>> {
       const cutoff = new Date(args.cutoff);
@@ -208,6 +208,7 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
         { upsert: true },
       );
       log.info({ ...report.counts, runId: report.runId }, 'maintenance run finished');
+      recordRepairs(report.counts);
     },
   };
 }

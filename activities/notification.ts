@@ -1,5 +1,6 @@
 /** Where contacts are notified of an endpoint's lifecycle events: email, SMS and the operator webhook. */
 import type { Store } from '../src/store';
+import { trackNotification } from '../src/observability/metrics';
 import type { Channel, Notifier } from '../src/notify/channels';
 import { notifies, renderNotification } from '../src/notify/render';
 import type { RaisedEvent } from '../workflows/endpoint-lifecycle';
@@ -39,7 +40,7 @@ export function createNotificationActivities({ store, notifier }: { store: Store
       for (const { recipient, send } of sends) {
         const id = `${event.id}:${channel}:${recipient}`;
         if (await store.endpointEvents.wasNotified(id)) continue;
-        await send();
+        await trackNotification(channel, send());
         await store.endpointEvents.markNotified(id);
         sent += 1;
       }

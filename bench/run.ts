@@ -16,11 +16,23 @@ import { Agent, request } from 'undici';
 import { externalServers, gql, pool, processResources, sleep, startHookflow, startServers, type Hookflow, type Servers } from '../chaos/harness';
 import { answer, startReceiver } from '../test/helpers/receiver';
 import { measureGrowth, type GrowthPoint } from './growth';
-import { cpuShares, summary, svgCdf, type Summary } from './stats';
+import { benchReceiver } from './receiver';
+import { freePort } from '../src/dev/servers';
+import { measureLive } from './live';
+import { benchSummary } from './summary';
+import { cpuMsPer, cpuShares, summary, svgCdf, type Summary } from './stats';
 
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
+/** BENCH_QUICK=1: fewer messages, no 64 KiB sections, the store grown to 10k only; under 5 minutes. */
+const QUICK = process.env.BENCH_QUICK === '1';
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? (QUICK ? 150 : 400));
+/** Rounds of the metrics off / on comparison. */
+const METRICS_ROUNDS = Number(process.env.BENCH_METRICS_ROUNDS ?? (QUICK ? 1 : 2));
 const CONCURRENCY = 50;
-const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? '10000,100000').split(',').filter(Boolean).map(Number);
+/** Subscriptions open during the live section's deliveries. */
+const LIVE_SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? (QUICK ? 200 : 1000));
+/** BENCH_ONLY=growth: only the growth of the store (section 5), e.g. to compare FerretDB builds. */
+const GROWTH_ONLY = process.env.BENCH_ONLY === 'growth';
+const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? (QUICK ? '10000' : '10000,100000')).split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
 const SECTION_TIMEOUT_MS = 600_000;
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -58,6 +70,8 @@ interface ThroughputResult {
   endToEndSamples: number[];
   /** Share of one core each process used during the section. */
   cpu: Record<string, number>;
+  /** Milliseconds of CPU each process spent per delivered message (per delivery with fan-out). */
+  cpuMsPerMessage: Record<string, number>;
 }
 
 class Bench {
@@ -143,7 +157,9 @@ class Bench {
         }
       }
       const seconds = (performance.now() - started) / 1000;
-      const cpu = cpuShares(before, this.readings(), seconds);
+      const after = this.readings();
+      const cpu = cpuShares(before, after, seconds);
+      const cpuMsPerMessage = cpuMsPer(before, after, Math.max(1, requests()));
       if (failures > 0) say(`${label}: ${failures} sendMessage calls failed`);
       if (requests() < expected) say(`${label}: only ${requests()} of ${expected} deliveries arrived in ${SECTION_TIMEOUT_MS / 1000} s`);
       const e2e = [...returnedAt].filter(([id]) => firstSeen.has(id)).map(([id, t]) => firstSeen.get(id)! - t);
@@ -160,6 +176,7 @@ class Bench {
         endToEnd: summary(e2e),
         endToEndSamples: e2e,
         cpu,
+        cpuMsPerMessage,
       };
     } finally {
       await receiver.close();
@@ -167,29 +184,49 @@ class Bench {
   }
 }
 
-/** A trivial workflow with one no-op activity, on the same server with the same activity concurrency. */
-async function rawTemporal(servers: Servers, count: number, readings: () => Record<string, { cpuSeconds: number } | null>) {
+/**
+ * A trivial workflow on the same server, run by a worker in this process.
+ * - naive: one ordinary no-op activity, started by a client on its own gRPC connection, with the same
+ *   activity concurrency as Hookflow's worker;
+ * - best: one local no-op activity, started with eager workflow start (`requestEagerStart`) by a client
+ *   on the worker's own NativeConnection, so the first workflow task comes back in the start call.
+ *   That is the least work Temporal can do for one durable workflow per message.
+ */
+async function rawTemporal(servers: Servers, count: number, mode: 'naive' | 'best', readings: () => Record<string, { cpuSeconds: number } | null>) {
   const native = await NativeConnection.connect({ address: servers.temporalAddress });
+  const taskQueue = `bench-raw-${mode}`;
   const worker = await Worker.create({
     connection: native,
-    taskQueue: 'bench-raw',
+    taskQueue,
     workflowsPath: require.resolve('./raw-workflow'),
     activities: { noop: async () => undefined },
     maxConcurrentActivityTaskExecutions: 20,
+    maxConcurrentLocalActivityExecutions: 20,
   });
-  const connection = await Connection.connect({ address: servers.temporalAddress });
-  const client = new Client({ connection });
+  const connection = mode === 'naive' ? await Connection.connect({ address: servers.temporalAddress }) : null;
+  const client = new Client({ connection: connection ?? native });
+  let eager = 0;
   const before = readings();
   const started = performance.now();
   await worker.runUntil(
-    pool(Array.from({ length: count }, (_, i) => i), CONCURRENCY, (i) =>
-      client.workflow.execute('rawWorkflow', { taskQueue: 'bench-raw', workflowId: `raw-${Date.now()}-${i}` }),
-    ),
+    pool(Array.from({ length: count }, (_, i) => i), CONCURRENCY, async (i) => {
+      const workflowId = `raw-${mode}-${Date.now()}-${i}`;
+      if (mode === 'naive') return client.workflow.execute('rawWorkflow', { taskQueue, workflowId });
+      const handle = await client.workflow.start('rawLocalWorkflow', { taskQueue, workflowId, requestEagerStart: true });
+      if (handle.eagerlyStarted) eager += 1;
+      return handle.result();
+    }),
   );
   const seconds = (performance.now() - started) / 1000;
-  await connection.close();
+  const after = readings();
+  await connection?.close();
   await native.close();
-  return { workflowsPerSecond: count / seconds, cpu: cpuShares(before, readings(), seconds) };
+  return {
+    workflowsPerSecond: count / seconds,
+    ...(mode === 'best' ? { eagerlyStarted: eager } : {}),
+    cpu: cpuShares(before, after, seconds),
+    cpuMsPerMessage: cpuMsPer(before, after, count),
+  };
 }
 
 /** An undici POST loop at the same concurrency to a receiver like the one Hookflow delivers to. */
@@ -209,19 +246,33 @@ async function rawHttp(count: number) {
 }
 
 const ms = (v: number) => `${Math.round(v)} ms`;
-const cpuText = (cpu: Record<string, number>) =>
+const cpuText = (cpu: Record<string, number>, includeBench = false) =>
   Object.entries(cpu)
-    .filter(([name]) => name !== 'bench')
+    .filter(([name]) => includeBench || name !== 'bench')
     .map(([name, share]) => `${name} ${Math.round(share * 100)}%`)
+    .join(', ');
+const cpuMsText = (perMessage: Record<string, number>, includeBench = false) =>
+  Object.entries(perMessage)
+    .filter(([name]) => includeBench || name !== 'bench')
+    .map(([name, cpuMs]) => `${name} ${cpuMs.toFixed(1)}`)
     .join(', ');
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const external = process.env.TEMPORAL_ADDRESS && process.env.MONGODB_URI;
   const servers = external ? externalServers(process.env.TEMPORAL_ADDRESS!, process.env.MONGODB_URI!) : await startServers();
-  const hookflow = await startHookflow(servers);
+  // Metrics on, as in production: the worker's /metrics and the Temporal SDK's exporter, on free ports.
+  const metricsPorts = { worker: await freePort(), sdk: await freePort() };
+  const hookflow = await startHookflow(servers, {
+    env: {
+      HOOKFLOW_METRICS_PORT: String(metricsPorts.worker),
+      HOOKFLOW_SDK_METRICS_PORT: String(metricsPorts.sdk),
+      // One key holds the live section's 1,000 subscriptions.
+      HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY: String(Math.max(100, LIVE_SUBSCRIPTIONS)),
+    },
+  });
   const bench = new Bench(hookflow, servers);
-  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
+  const results: Record<string, unknown> = { quick: QUICK, startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -232,8 +283,10 @@ async function main(): Promise<void> {
   const deliveredRow = (name: string, r: ThroughputResult) => {
     row(`delivered, ${name}`, `${r.messagesPerSecond.toFixed(1)} msg/s  ${r.deliveriesPerSecond.toFixed(1)} deliveries/s  (${r.deliveries}/${r.accepted * r.endpoints})`);
     row('  CPU, share of one core', cpuText(r.cpu));
+    row('  CPU ms per delivered message', cpuMsText(r.cpuMsPerMessage));
   };
-  try {
+  // Sections 1 to 4: throughput, latency and the baselines.
+  const throughputSections = async () => {
     // 1, 2 and 3: a burst at 50 clients gives ingest latency, the maximum delivered rate and end to end at it.
     const burst = await bench.throughput('one', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
     results.burst = burst;
@@ -242,6 +295,35 @@ async function main(): Promise<void> {
     row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
     deliveredRow('1 endpoint, 1 KiB', burst);
 
+    // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
+    // exporter) and on the one that records them while it is scraped every 5 s (Prometheus's default is
+    // 15 s), alternated METRICS_ROUNDS times so that drift in the shared machine's load hits both alike.
+    const scrapeUrls = [hookflow.apiUrl.replace(/\/graphql$/, '/metrics'), `http://127.0.0.1:${metricsPorts.worker}/metrics`, `http://127.0.0.1:${metricsPorts.sdk}/metrics`];
+    const metricsCost: { withoutMetrics: ThroughputResult[]; withMetrics: ThroughputResult[] } = { withoutMetrics: [], withMetrics: [] };
+    results.metricsCost = metricsCost;
+    const unmetered = await startHookflow(servers, { env: { HOOKFLOW_METRICS: 'false' } });
+    try {
+      for (let round = 0; round < METRICS_ROUNDS; round++) {
+        say(`metrics cost, round ${round + 1} of ${METRICS_ROUNDS}: without metrics, then with them`);
+        metricsCost.withoutMetrics.push(await new Bench(unmetered, servers).throughput(`metricsOff${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
+        const scraper = setInterval(() => scrapeUrls.forEach((url) => void fetch(url).then((r) => r.text()).catch(() => undefined)), 5_000);
+        try {
+          metricsCost.withMetrics.push(await bench.throughput(`metricsOn${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
+        } finally {
+          clearInterval(scraper);
+        }
+        save();
+      }
+    } finally {
+      await unmetered.stop();
+    }
+    const rate = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + r.messagesPerSecond, 0) / runs.length;
+    /** Worker CPU per delivered message, in ms: the direct cost, less sensitive to the machine's other load than the rate. */
+    const workerCpuMs = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + ((r.cpu.worker ?? 0) * r.seconds * 1000) / r.deliveries, 0) / runs.length;
+    const [off, on] = [metricsCost.withoutMetrics, metricsCost.withMetrics];
+    row('delivered, 1 KiB, metrics off | on', `${rate(off).toFixed(1)} | ${rate(on).toFixed(1)} msg/s  (on/off ${(rate(on) / rate(off)).toFixed(2)}; rounds ${off.map((r, i) => `${r.messagesPerSecond.toFixed(1)}|${on[i]!.messagesPerSecond.toFixed(1)}`).join(', ')})`);
+    row('  worker CPU per message, off | on', `${workerCpuMs(off).toFixed(1)} | ${workerCpuMs(on).toFixed(1)} ms`);
+
     // End to end at half that rate, sent open-loop.
     const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });
     results.half = half;
@@ -249,12 +331,36 @@ async function main(): Promise<void> {
     row(`end to end at half rate (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
     row('  sendMessage at half rate', `p50 ${ms(half.ingest.p50)}  p99 ${ms(half.ingest.p99)}`);
 
-    const sections = [
-      ['big', '1 endpoint, 64 KiB', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 }],
-      ['ten', '10 endpoints, 1 KiB', { messages: Math.ceil(MESSAGES / 10), fanOut: 10, payloadBytes: 1024 }],
-      ['fifty', '50 endpoints, 1 KiB', { messages: Math.ceil(MESSAGES / 25), fanOut: 50, payloadBytes: 1024 }],
-      ['fiftyBig', '50 endpoints, 64 KiB', { messages: Math.ceil(MESSAGES / 50), fanOut: 50, payloadBytes: 64 * 1024 }],
-    ] as const;
+    // Live events at half the maximum rate: one subscriber, then LIVE_SUBSCRIPTIONS of them.
+    const liveRate = burst.messagesPerSecond / 2;
+    const liveRow = (name: string, r: Awaited<ReturnType<typeof measureLive>>) => {
+      row(name, `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events, ${r.duplicates} duplicates)`);
+      row('  API RSS: before / subscribed / after', `${r.apiRssMb.before} / ${r.apiRssMb.subscribed} / ${r.apiRssMb.after} MB`);
+      row('  CPU, share of one core', cpuText(r.cpu));
+    };
+    const liveOne = await measureLive({ hookflow, label: 'one', subscriptions: 1, messages: Math.ceil(MESSAGES / 2), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    results.liveOne = liveOne;
+    save();
+    liveRow(`attempt recorded → subscriber (${liveRate.toFixed(1)}/s)`, liveOne);
+    const liveMany = await measureLive({ hookflow, label: 'many', subscriptions: LIVE_SUBSCRIPTIONS, messages: Math.ceil(MESSAGES / 4), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    results.liveMany = liveMany;
+    save();
+    liveRow(`  the same, ${LIVE_SUBSCRIPTIONS} subscriptions`, liveMany);
+
+    // sendMessage at 80 % of the burst's ingest rate, open loop: the latency a client sees below saturation.
+    const eighty = await bench.throughput('eighty', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.ingest.requestsPerSecond * 0.8 });
+    results.eighty = eighty;
+    save();
+    row(`sendMessage at 80% rate (${(burst.ingest.requestsPerSecond * 0.8).toFixed(1)}/s)`, `p50 ${ms(eighty.ingest.p50)}  p99 ${ms(eighty.ingest.p99)}`);
+
+    const sections = (
+      [
+        ['big', '1 endpoint, 64 KiB', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 64 * 1024 }],
+        ['ten', '10 endpoints, 1 KiB', { messages: Math.ceil(MESSAGES / 10), fanOut: 10, payloadBytes: 1024 }],
+        ['fifty', '50 endpoints, 1 KiB', { messages: Math.ceil(MESSAGES / 25), fanOut: 50, payloadBytes: 1024 }],
+        ['fiftyBig', '50 endpoints, 64 KiB', { messages: Math.ceil(MESSAGES / 50), fanOut: 50, payloadBytes: 64 * 1024 }],
+      ] as const
+    ).filter(([key]) => !QUICK || !key.endsWith('ig'));
     const fanOut: Record<string, ThroughputResult> = {};
     for (const [key, name, options] of sections) {
       fanOut[key] = await bench.throughput(key, options);
@@ -264,13 +370,22 @@ async function main(): Promise<void> {
     }
 
     // 4: the machine's limits in the same run.
-    say(`raw Temporal: ${MESSAGES} trivial workflows`);
-    const raw = await rawTemporal(servers, MESSAGES, () => bench.readings());
+    say(`raw Temporal, naive: ${MESSAGES} trivial workflows with one activity`);
+    const raw = await rawTemporal(servers, MESSAGES, 'naive', () => bench.readings());
     results.rawTemporal = raw;
     results.ratioToRawTemporal = burst.messagesPerSecond / raw.workflowsPerSecond;
     save();
-    row('raw Temporal, no-op activity', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
-    row('  CPU, share of one core', cpuText(raw.cpu));
+    row('raw Temporal, naive (activity)', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
+    row('  CPU, share of one core', cpuText(raw.cpu, true));
+    row('  CPU ms per workflow', cpuMsText(raw.cpuMsPerMessage, true));
+    say(`raw Temporal, best: ${MESSAGES} trivial workflows with one local activity, started eagerly`);
+    const best = await rawTemporal(servers, MESSAGES, 'best', () => bench.readings());
+    results.rawTemporalBest = best;
+    results.ratioToRawTemporalBest = burst.messagesPerSecond / best.workflowsPerSecond;
+    save();
+    row('raw Temporal, best (local, eager)', `${best.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/best ${(results.ratioToRawTemporalBest as number).toFixed(2)}  (${best.eagerlyStarted}/${MESSAGES} started eagerly)`);
+    row('  CPU, share of one core', cpuText(best.cpu, true));
+    row('  CPU ms per workflow', cpuMsText(best.cpuMsPerMessage, true));
     say(`raw HTTP: ${MESSAGES * 5} POSTs`);
     const http = await rawHttp(MESSAGES * 5);
     results.rawHttp = http;
@@ -278,21 +393,34 @@ async function main(): Promise<void> {
     save();
     row('raw undici POST, 1 KiB', `${http.requestsPerSecond.toFixed(0)} req/s  → Hookflow/raw ${(results.ratioToRawHttp as number).toFixed(3)}`);
 
+    // The receiver's toolkit (hookflow/receiver), also alone as `npm run bench:receiver`.
+    const receiver = await benchReceiver(servers.mongoUri);
+    results.receiver = receiver;
+    save();
+    for (const f of receiver) {
+      row(`receiver (${f.store}), ${f.connections} connections`, `${f.acksPerSecond} acks/s  ack p50 ${ms(f.ackMs.p50)}  p99 ${ms(f.ackMs.p99)}  processed ${f.processedPerSecond}/s`);
+    }
+
     writeFileSync(
       path.join(dir, `e2e-latency-${stamp}.svg`),
       svgCdf('end-to-end latency: sendMessage returned → the receiver got the message', [
         { label: 'max rate, 1 KiB', values: burst.endToEndSamples },
         { label: 'half rate, 1 KiB', values: half.endToEndSamples },
-        { label: 'max rate, 64 KiB', values: fanOut.big!.endToEndSamples },
+        ...(fanOut.big ? [{ label: 'max rate, 64 KiB', values: fanOut.big.endToEndSamples }] : []),
         { label: 'first of 10 endpoints', values: fanOut.ten!.endToEndSamples },
         { label: 'first of 50 endpoints', values: fanOut.fifty!.endToEndSamples },
       ]),
     );
 
+  };
+
+  try {
+    if (!GROWTH_ONLY) await throughputSections();
+
     // 5: growth of the store.
     if (GROWTH_LEVELS.length > 0) {
-      const tenant = await hookflow.mongo.collections.endpoints.findOne({});
       const [endpointId] = await bench.endpoints('growth.none', 1, { url: 'http://127.0.0.1:9/never' } as Receiver);
+      const tenant = await hookflow.mongo.collections.endpoints.findOne({ _id: endpointId! });
       const connection = await Connection.connect({ address: servers.temporalAddress });
       const growth: GrowthPoint[] = [];
       results.growth = growth;
@@ -317,11 +445,13 @@ async function main(): Promise<void> {
     // 6: resources over the whole run.
     const r = bench.readings();
     results.resources = r;
+    results.summary = benchSummary(results);
     save();
     for (const name of ['worker', 'api', 'temporal', 'ferretdb'] as const) {
       const v = r[name];
       if (v) row(`${name} peak RSS / CPU`, `${v.peakRssMb} MB / ${v.cpuSeconds.toFixed(1)} s`);
     }
+    process.stdout.write(`\nsummary ${JSON.stringify(results.summary)}\n`);
     process.stdout.write(`\nwritten to ${path.relative(process.cwd(), jsonFile)}\n`);
   } finally {
     await hookflow.stop();

@@ -38,6 +38,20 @@ export function cpuShares(
   return shares;
 }
 
+/** Milliseconds of CPU per process between two readings, divided by the work done meanwhile. */
+export function cpuMsPer(
+  before: Record<string, { cpuSeconds: number } | null>,
+  after: Record<string, { cpuSeconds: number } | null>,
+  count: number,
+): Record<string, number> {
+  const perItem: Record<string, number> = {};
+  for (const [name, end] of Object.entries(after)) {
+    const start = before[name];
+    if (end && start) perItem[name] = Math.round(((end.cpuSeconds - start.cpuSeconds) * 1000 * 10) / count) / 10;
+  }
+  return perItem;
+}
+
 /** A cumulative distribution of each series, on one chart with a shared millisecond axis (log scale). */
 export function svgCdf(title: string, series: { label: string; values: number[] }[]): string {
   const width = 720;

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, projectRoot } from '../src/config';
 import { connectMongo, type Mongo } from '../src/db/mongo';
-import { ensureFerretDb, ensureTemporalCli } from '../src/dev/tools';
+import { ensureFerretDb, ensureTemporalServer } from '../src/dev/tools';
 import { freePort, startFerretDb, startTemporalDevServer, waitForPort, type ChildServer } from '../src/dev/servers';
 import { generateEncryptionKey } from '../src/secret-box';
 
@@ -24,14 +24,15 @@ export interface Servers {
 }
 
 /** Peak resident memory (VmHWM) and CPU seconds (user + system) of a live process, from /proc. */
-export function processResources(pid: number | undefined): { peakRssMb: number; cpuSeconds: number } | null {
+export function processResources(pid: number | undefined): { peakRssMb: number; currentRssMb: number; cpuSeconds: number } | null {
   if (!pid) return null;
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const current = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     const ticks = Number(stat[11]) + Number(stat[12]);
-    return { peakRssMb: Math.round(hwm / 1024), cpuSeconds: ticks / 100 };
+    return { peakRssMb: Math.round(hwm / 1024), currentRssMb: Math.round(current / 1024), cpuSeconds: ticks / 100 };
   } catch {
     return null;
   }
@@ -41,12 +42,12 @@ export function processResources(pid: number | undefined): { peakRssMb: number; 
 export async function startServers(dir?: string): Promise<Servers> {
   const { HOOKFLOW_CACHE_DIR } = loadConfig({});
   const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
-  const [temporalBinary, ferretBinary] = [await ensureTemporalCli(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
+  const [temporalServer, ferretBinary] = [await ensureTemporalServer(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
   const own = dir === undefined;
   const root = dir ?? mkdtempSync(path.join(os.tmpdir(), 'hookflow-chaos-'));
   const [temporalPort, mongoPort] = [await freePort(), await freePort()];
   const startTemporal = () =>
-    startTemporalDevServer({ binary: temporalBinary, port: temporalPort, uiPort: null, dbFile: path.join(root, 'temporal.db'), namespace: 'default' });
+    startTemporalDevServer({ binary: temporalServer.binary, kind: temporalServer.kind, port: temporalPort, uiPort: null, dbFile: path.join(root, 'temporal.db'), namespace: 'default' });
   const startMongo = () => startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(root, 'ferretdb') });
   let temporal: ChildServer = await startTemporal();
   let ferret: ChildServer & { uri: string } = await startMongo();
@@ -126,7 +127,7 @@ export class HookflowProcess {
   }
 
   /** Peak resident memory (VmHWM) and CPU seconds of the Node process (tsx runs it as its child). */
-  resources(): { peakRssMb: number; cpuSeconds: number } | null {
+  resources(): { peakRssMb: number; currentRssMb: number; cpuSeconds: number } | null {
     return processResources(this.nodePid());
   }
 
@@ -200,6 +201,10 @@ export async function startHookflow(servers: Servers, options: { env?: Record<st
     MONGODB_DB: `hookflow_chaos_${suffix}`,
     TEMPORAL_TASK_QUEUE: `chaos-${suffix}`,
     PORT: String(port),
+    // Each run's worker serves its metrics and health on a free port, not the default 9464 that another
+    // process on this machine may hold; the SDK's exporter stays off unless a caller asks for it.
+    HOOKFLOW_METRICS_PORT: String(await freePort()),
+    HOOKFLOW_SDK_METRICS_PORT: '0',
     HOOKFLOW_API_KEY: `hf_chaos_${randomUUID()}`,
     HOOKFLOW_ADMIN_TOKEN: `admin_${randomUUID()}`,
     HOOKFLOW_ENCRYPTION_KEY: generateEncryptionKey(),

@@ -1,9 +1,13 @@
 /**
  * The operator CLI: `npx hookflow tenants create <name>`, `tenants list`, `keys create <tenantId>`,
- * `keys list <tenantId>`, `keys revoke <keyId>`. It works on MongoDB directly (MONGODB_URI, or the
+ * `keys list <tenantId>`, `keys revoke <keyId>`. They work on MongoDB directly (MONGODB_URI, or the
  * embedded FerretDB of a running `npm start`), like the admin mutations of the GraphQL API.
+ * `hookflow tail` is a client of the API's subscriptions instead.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfigOrExit } from './runtime';
+import { tailDeliveries } from './live/tail-cli';
 import { connectMongo } from './db/mongo';
 import { UserError } from './errors';
 import { createTenantService } from './tenants';
@@ -13,9 +17,54 @@ const usage = `usage:
   hookflow tenants list
   hookflow keys create <tenantId>    another API key (shown once)
   hookflow keys list <tenantId>
-  hookflow keys revoke <keyId>       refused from the next request on`;
+  hookflow keys revoke <keyId>       refused from the next request on
+  hookflow tail [--endpoint ID] [--event-type T]...
+                                     deliveries as they happen, one line each, from the API at
+                                     HOOKFLOW_API_URL (default http://HOST:PORT/graphql) with the key
+                                     HOOKFLOW_API_KEY (default: the one npm start keeps in the data directory)`;
+
+/** `hookflow tail`: until Ctrl-C. */
+async function tail(args: string[]): Promise<number> {
+  const endpointId: string[] = [];
+  const eventTypes: string[] = [];
+  for (let i = 0; i < args.length; i += 2) {
+    const [flag, value] = [args[i], args[i + 1]];
+    if (!value || (flag !== '--endpoint' && flag !== '--event-type')) {
+      process.stderr.write(`${usage}\n`);
+      return 2;
+    }
+    (flag === '--endpoint' ? endpointId : eventTypes).push(value);
+  }
+  if (endpointId.length > 1) {
+    process.stderr.write('hookflow tail: one --endpoint at most\n');
+    return 2;
+  }
+  const config = loadConfigOrExit();
+  const keyFile = path.join(config.HOOKFLOW_DATA_DIR, 'api-key');
+  const apiKey = config.HOOKFLOW_API_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined);
+  if (!apiKey) {
+    process.stderr.write(`hookflow tail: set HOOKFLOW_API_KEY (no key in ${keyFile})\n`);
+    return 2;
+  }
+  const url = process.env.HOOKFLOW_API_URL ?? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}/graphql`;
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  process.stderr.write(`tailing deliveries from ${url} (Ctrl-C stops)\n`);
+  await tailDeliveries({
+    url,
+    apiKey,
+    endpointId: endpointId[0],
+    eventTypes: eventTypes.length > 0 ? eventTypes : undefined,
+    write: (line) => process.stdout.write(`${line}\n`),
+    warn: (line) => process.stderr.write(`${line}\n`),
+    signal: stop.signal,
+  });
+  return 0;
+}
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'tail') return tail(argv.slice(1));
   const [noun, verb, arg] = argv;
   const known = ['tenants create', 'tenants list', 'keys create', 'keys list', 'keys revoke'];
   const needsArgument = !(noun === 'tenants' && verb === 'list');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import ms from 'ms';
 import { z } from 'zod';
 import { parsePrivateAllowList, type UrlPolicy } from './webhooks/url-guard';
+import { LIVE_DEFAULTS, type LiveConfig } from './live/service';
 
 /** The project root: `.data/` and the FerretDB launcher are found relative to it. */
 export const projectRoot = path.resolve(__dirname, '..');
@@ -44,6 +45,8 @@ const schema = z.object({
   MONGODB_DB: z.string().min(1).default('hookflow'),
 
   HOOKFLOW_DATA_DIR: z.string().min(1).default(path.join(projectRoot, '.data')),
+  /** The embedded Temporal server: the CLI's dev server, or tools/temporal (server v1.32.2; README "Benchmark"). */
+  HOOKFLOW_TEMPORAL_SERVER: z.enum(['dev-server', 'launcher']).default('dev-server'),
   HOOKFLOW_CACHE_DIR: z
     .string()
     .min(1)
@@ -51,6 +54,12 @@ const schema = z.object({
   HOOKFLOW_API_KEY: optionalString.refine((v) => v === undefined || v.length >= 16, {
     message: 'must be at least 16 characters',
   }),
+
+  // The worker's /metrics, /healthz and /readyz (the API serves them on PORT); the Temporal SDK's own
+  // Prometheus exporter (task slots, schedule-to-start, sticky cache), 0 for none.
+  HOOKFLOW_METRICS: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  HOOKFLOW_METRICS_PORT: port.default(9464),
+  HOOKFLOW_SDK_METRICS_PORT: port.default(9465),
 
   HOOKFLOW_DEV_TEMPORAL_PORT: port.default(7233),
   HOOKFLOW_DEV_TEMPORAL_UI_PORT: port.default(8233),
@@ -90,6 +99,12 @@ const schema = z.object({
   // writer at a time) more of them only queue for its lock and starve the API's inserts.
   HOOKFLOW_WORKER_MAX_ACTIVITIES: positiveInt.default(20),
 
+  // Live subscriptions (README, "Live events").
+  HOOKFLOW_SUBSCRIPTION_RETENTION: duration(60_000).default(ms('24h')),
+  HOOKFLOW_LIVE_EVENTS_MAX_BYTES: positiveInt.min(1024 * 1024).default(256 * 1024 * 1024),
+  HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
+  HOOKFLOW_SUBSCRIPTION_BUFFER: positiveInt.default(1000),
+
   // Notification channels of the failure lifecycle; each one left unset is skipped.
   SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), { message: 'must start with smtp:// or smtps://' }),
   NOTIFY_EMAIL_FROM: z.string().min(3).default('Hookflow <hookflow@localhost>'),
@@ -116,6 +131,14 @@ export type Config = z.infer<typeof schema>;
 export const urlPolicyOf = (config: Config): UrlPolicy => ({
   allowHttp: config.HOOKFLOW_ALLOW_HTTP,
   allowPrivate: parsePrivateAllowList(config.HOOKFLOW_ALLOW_PRIVATE_URLS),
+});
+
+export const liveConfigOf = (config: Config): LiveConfig => ({
+  retentionMs: config.HOOKFLOW_SUBSCRIPTION_RETENTION,
+  maxBytes: config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES,
+  maxSubscriptionsPerKey: config.HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY,
+  bufferSize: config.HOOKFLOW_SUBSCRIPTION_BUFFER,
+  keyCheckIntervalMs: LIVE_DEFAULTS.keyCheckIntervalMs,
 });
 
 export class ConfigError extends Error {

@@ -12,6 +12,8 @@ import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
 import { cancelDeliverySignal, disableUpdate, endpointDeletedSignal, endpointWorkflowId, reactivateUpdate } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import { createStore } from './store';
+import { recordDelivery } from './observability/metrics';
+import { endpointDeletedEvents, publishLiveEvents } from './live';
 
 export interface EndpointServiceDeps {
   db: Collections;
@@ -159,10 +161,12 @@ export function createEndpointService({
     async delete(tenantId: string, id: string): Promise<EndpointDoc> {
       const endpoint = await service.get(tenantId, id);
       const deletedAt = await store.endpoints.markDeleted(id);
-      const retrying = await store.deliveries.cancelOpenOfEndpoint(id);
+      const cancelled = await store.deliveries.cancelOpenOfEndpoint(id);
+      recordDelivery('cancelled', cancelled.length);
+      await publishLiveEvents(db, endpointDeletedEvents(endpoint, cancelled, deletedAt));
       // The endpoint's redelivery needs no signal: its next attempt finds the delivery cancelled.
-      const deliveryRuns = retrying.filter((workflowId) => workflowId.startsWith('deliver-'));
-      await Promise.all(deliveryRuns.map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
+      const deliveryRuns = new Set(cancelled.filter((d) => d.status !== 'PARKED' && d.workflowId.startsWith('deliver-')).map((d) => d.workflowId));
+      await Promise.all([...deliveryRuns].map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
       await ignoreClosed(temporal.workflow.getHandle(endpointWorkflowId(id)).signal(endpointDeletedSignal));
       return { ...endpoint, deletedAt };
     },

@@ -15,7 +15,11 @@ export type ErrorCode =
   | 'URL_NOT_ALLOWED'
   | 'FORBIDDEN'
   | 'INVALID_ORDERING_KEY'
-  | 'DELIVERY_WAITING';
+  | 'DELIVERY_WAITING'
+  | 'CURSOR_EXPIRED'
+  | 'SLOW_CONSUMER'
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'UNAVAILABLE';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

@@ -5,10 +5,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { ensureFerretDb, ensureTemporalCli } from './dev/tools';
+import { ensureFerretDb, ensureTemporalServer } from './dev/tools';
 import { startFerretDb, startTemporalDevServer, type ChildServer } from './dev/servers';
 import { killStaleChildren, writeChildPids } from './dev/pidfile';
 import { createTenantService } from './tenants';
+import { loadTemporalTarget } from './temporal';
 import type { Config } from './config';
 import {
   bootstrapApiKey,
@@ -42,10 +43,11 @@ async function main(): Promise<void> {
   let temporalAddress = config.TEMPORAL_ADDRESS;
   let uiUrl = 'your Temporal Web UI';
   if (!temporalAddress) {
-    const binary = await ensureTemporalCli(config.HOOKFLOW_CACHE_DIR, say);
-    say(`starting Temporal dev server on 127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT} (state in ${dataDir}/temporal)…`);
+    const { binary, kind } = await ensureTemporalServer(config.HOOKFLOW_CACHE_DIR, say, config.HOOKFLOW_TEMPORAL_SERVER);
+    say(`starting Temporal ${kind === 'launcher' ? 'server' : 'dev server'} on 127.0.0.1:${config.HOOKFLOW_DEV_TEMPORAL_PORT} (state in ${dataDir}/temporal)…`);
     const server = await startTemporalDevServer({
       binary,
+      kind,
       port: config.HOOKFLOW_DEV_TEMPORAL_PORT,
       uiPort: config.HOOKFLOW_DEV_TEMPORAL_UI_PORT,
       dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
@@ -68,11 +70,13 @@ async function main(): Promise<void> {
   }
   writeChildPids(dataDir, children);
 
-  const addresses = { temporalAddress, mongoUri };
+  // The embedded dev server is plaintext; a configured TEMPORAL_ADDRESS brings its TLS and API key settings.
+  const addresses = { temporal: config.TEMPORAL_ADDRESS ? loadTemporalTarget(temporalAddress) : { address: temporalAddress, namespace: config.TEMPORAL_NAMESPACE }, mongoUri };
   const mongo = await connectMongoPart(config, mongoUri);
   parts.push(mongo);
   const { apiKey, source } = await bootstrapApiKey(config, createTenantService(mongo.collections), true);
-  parts.push(await startWorkerPart(config, log, addresses, mongo));
+  // One process, one port: the API's serves the worker's metrics and health too.
+  parts.push(await startWorkerPart(config, log, addresses, mongo, { opsServer: false }));
   const api = await startApiPart(config, log, addresses, mongo, embedded && apiKey ? { graphiqlApiKey: apiKey } : {});
   parts.push(api);
 
@@ -80,6 +84,8 @@ async function main(): Promise<void> {
   say(`Hookflow is running.`);
   say(`  GraphQL API + GraphiQL: ${api.api.url}`);
   say(`  Temporal Web UI:        ${uiUrl}`);
+  say(`  Metrics and health:     ${api.api.url.replace(/\/graphql$/, '')}/metrics  /healthz  /readyz`);
+  if (config.HOOKFLOW_METRICS && config.HOOKFLOW_SDK_METRICS_PORT !== 0) say(`  Temporal SDK metrics:   http://${config.HOST}:${config.HOOKFLOW_SDK_METRICS_PORT}/metrics`);
   say(`  API key:                ${apiKey ?? '(not shown)'}  [${source}]`);
   say(`  Send it as:             Authorization: Bearer <api key>`);
   if (config.HOOKFLOW_ADMIN_TOKEN) say(`  Admin token:            kept in ${path.join(dataDir, 'admin-token')} or HOOKFLOW_ADMIN_TOKEN (tenants and keys)`);

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Filter } from 'mongodb';
 import { newDeliveryRows } from './store/deliveries';
 import { createStore } from './store';
+import { recordAccepted } from './observability/metrics';
 import type { Collections } from './db/mongo';
 import { findByIds } from './db/mongo';
 import { deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type MessageDoc } from './db/types';
@@ -76,6 +77,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       if (inserted) {
         // A closed run under this id can only belong to an earlier message with the same key, since deleted.
         if (stored.endpointIds.length > 0) await startMessageWorkflow(temporal, taskQueue, stored, { afterClosedRun: true, orderingKeyIdleMs });
+        recordAccepted();
         return stored;
       }
       // The idempotency key was used before. This call may have routed to an endpoint created meanwhile:

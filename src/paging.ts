@@ -23,18 +23,30 @@ export interface Page<T> {
   count: () => Promise<number | null>;
 }
 
-/** A page as the GraphQL connection types carry it (codegen's mappers for *Connection). */
+/**
+ * A page as the GraphQL connection types carry it (codegen's mappers for *Connection): `nodes`, and
+ * the same rows as Relay `edges`, each with the cursor that pages on from it.
+ */
 export interface Connection<T> {
+  edges: { cursor: string; node: T }[];
   nodes: T[];
-  pageInfo: { endCursor: string | null; hasNextPage: boolean };
+  pageInfo: { startCursor: string | null; endCursor: string | null; hasNextPage: boolean; hasPreviousPage: boolean };
   count: () => Promise<number | null>;
 }
 
-export const toConnection = <T>(page: Page<T>): Connection<T> => ({
-  nodes: page.nodes,
-  pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage },
-  count: page.count,
-});
+/**
+ * `positionOf` gives each node's place, as the query ordered it. Paging runs forward only: there are
+ * rows before this page exactly when it was asked for after a cursor.
+ */
+export const toConnection = <T>(page: Page<T>, positionOf: (node: T) => Position, after: string | null | undefined): Connection<T> => {
+  const edges = page.nodes.map((node) => ({ cursor: encodeCursor(positionOf(node)), node }));
+  return {
+    edges,
+    nodes: page.nodes,
+    pageInfo: { startCursor: edges[0]?.cursor ?? null, endCursor: page.endCursor, hasNextPage: page.hasNextPage, hasPreviousPage: Boolean(after) },
+    count: page.count,
+  };
+};
 
 export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.at.getTime(), position.id])).toString('base64url');

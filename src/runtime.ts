@@ -3,15 +3,29 @@ import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createServices, startApiServer, type RunningApi } from './app';
-import { ConfigError, loadConfig, urlPolicyOf, type Config } from './config';
+import { ConfigError, liveConfigOf, loadConfig, urlPolicyOf, type Config } from './config';
 import { createSecretBox, generateEncryptionKey, type SecretBox } from './secret-box';
 import { connectMongo, type Mongo } from './db/mongo';
 import { createLogger } from './log';
-import { connectClient, connectWorker, ensureMaintenanceSchedule, ensureNamespaceRetention, ensureSearchAttributes } from './temporal';
+import {
+  connectClient,
+  connectWorker,
+  ensureMaintenanceSchedule,
+  ensureNamespaceRetention,
+  ensureSearchAttributes,
+  loadTemporalTarget,
+  type TemporalTarget,
+} from './temporal';
+import { setMetricsRecording, watchEndpointStatuses } from './observability/metrics';
+import { startOpsServer } from './observability/ops-http';
+import { createReadiness } from './observability/readiness';
+import { sdkPrometheusMetrics } from './observability/sdk-metrics';
+import { startTracing } from './observability/tracing';
 import { generateApiKey, type TenantService } from './tenants';
 import { createWorker } from './worker';
 import { loadWorkflowBundle } from './workflow-bundle';
 import { createNotifier } from './notify/channels';
+import { openLiveEvents } from './live/collection';
 
 /** Loads the config or exits with the message that names the wrong variable. */
 export function loadConfigOrExit(): Config {
@@ -32,39 +46,70 @@ export interface Part {
 }
 
 export interface Addresses {
-  temporalAddress: string;
+  temporal: TemporalTarget;
   mongoUri: string;
 }
 
-/** `npm run worker` and `npm run api` default to servers on this machine's standard ports. */
+/**
+ * `npm run worker` and `npm run api` default to servers on this machine's standard ports; the
+ * Temporal connection (TLS, API key, profile) is loaded as Temporal's own tools do.
+ */
 export const addressesOf = (config: Config): Addresses => ({
-  temporalAddress: config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+  temporal: loadTemporalTarget(config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233'),
   mongoUri: config.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/',
 });
 
-/** The Temporal SDK logs through pino, at warn and above: its bundling chatter is not for operators. */
-function installTemporalLogging(log: Logger): void {
+/**
+ * The Temporal SDK logs through pino, at warn and above: its bundling chatter is not for operators.
+ * Its own metrics (task slots, schedule-to-start latency, sticky cache) go to the core's Prometheus
+ * exporter on HOOKFLOW_SDK_METRICS_PORT, unless that is 0.
+ */
+function installTemporalRuntime(config: Config, log: Logger): void {
   const sdkLog = log.child({ component: 'temporal-sdk' });
+  const bindAddress = !config.HOOKFLOW_METRICS || config.HOOKFLOW_SDK_METRICS_PORT === 0 ? undefined : hostPort(config.HOST, config.HOOKFLOW_SDK_METRICS_PORT);
   Runtime.install({
     logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
       const method = level === 'ERROR' ? 'error' : level === 'WARN' ? 'warn' : 'info';
       sdkLog[method](meta ?? {}, message);
     }),
+    ...(bindAddress ? { telemetryOptions: { metrics: sdkPrometheusMetrics(bindAddress) } } : {}),
   });
+  if (bindAddress) log.info({ address: `http://${bindAddress}/metrics` }, 'Temporal SDK metrics exported');
 }
 
-export async function startWorkerPart(config: Config, log: Logger, addresses: Addresses, mongo: Mongo): Promise<Part> {
-  installTemporalLogging(log);
-  const client = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
-  await ensureSearchAttributes(client, config.TEMPORAL_NAMESPACE, log);
-  await ensureNamespaceRetention(client, config.TEMPORAL_NAMESPACE, config.HOOKFLOW_RETENTION, log);
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+export interface WorkerPartOptions {
+  /** Serve /metrics, /healthz and /readyz on HOOKFLOW_METRICS_PORT; `npm start` serves them on the API's port instead. */
+  opsServer: boolean;
+}
+
+export async function startWorkerPart(config: Config, log: Logger, addresses: Addresses, mongo: Mongo, options: WorkerPartOptions = { opsServer: true }): Promise<Part> {
+  installTemporalRuntime(config, log);
+  setMetricsRecording(config.HOOKFLOW_METRICS);
+  const tracing = startTracing('hookflow-worker', log);
+  const { namespace } = addresses.temporal;
+  const client = await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors });
+  await ensureSearchAttributes(client, namespace, log);
+  await ensureNamespaceRetention(client, namespace, config.HOOKFLOW_RETENTION, log);
   await ensureMaintenanceSchedule(
     client,
     { taskQueue: config.TEMPORAL_TASK_QUEUE, intervalMs: config.HOOKFLOW_MAINTENANCE_INTERVAL, retentionMs: config.HOOKFLOW_RETENTION },
     log,
   );
-  const connection = await connectWorker(addresses.temporalAddress);
+  // Created with its configured size before the first event is published into it.
+  await openLiveEvents(mongo.db, config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES);
+  const connection = await connectWorker(addresses.temporal);
+  const ops = options.opsServer
+    ? await startOpsServer({
+        host: config.HOST,
+        port: config.HOOKFLOW_METRICS_PORT,
+        readiness: createReadiness({ temporal: addresses.temporal, mongo: mongo.db }),
+      })
+    : undefined;
+  if (ops) log.info({ address: `http://${hostPort(config.HOST, ops.port)}/metrics` }, 'worker metrics and health served');
   const worker = await createWorker({
+    tracing: tracing.workerOptions,
     connection,
     temporal: client,
     notifier: (agent) => createNotifier(config, agent, log),
@@ -72,13 +117,13 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     urlPolicy: urlPolicyOf(config),
     maxInFlightPerEndpoint: config.HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT,
     maxConcurrentActivities: config.HOOKFLOW_WORKER_MAX_ACTIVITIES,
-    namespace: config.TEMPORAL_NAMESPACE,
+    namespace,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     db: mongo.collections,
     log,
     deliveryTimeoutMs: config.HOOKFLOW_DELIVERY_TIMEOUT_MS,
     responseBodyLimit: config.HOOKFLOW_RESPONSE_BODY_LIMIT,
-    workflowBundle: await loadWorkflowBundle(config.HOOKFLOW_CACHE_DIR, log),
+    workflowBundle: await loadWorkflowBundle(config.HOOKFLOW_CACHE_DIR, log, { tracing: tracing.enabled }),
   });
   const running = worker.run();
   running.catch((error) => log.fatal({ err: error }, 'worker stopped'));
@@ -88,8 +133,10 @@ export async function startWorkerPart(config: Config, log: Logger, addresses: Ad
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
+      await ops?.close();
       await connection.close();
       await client.connection.close();
+      await tracing.shutdown();
     },
   };
 }
@@ -101,7 +148,11 @@ export async function startApiPart(
   mongo: Mongo,
   options: { graphiqlApiKey?: string } = {},
 ): Promise<Part & { api: RunningApi }> {
-  const temporal = await connectClient(addresses.temporalAddress, config.TEMPORAL_NAMESPACE);
+  setMetricsRecording(config.HOOKFLOW_METRICS);
+  const tracing = startTracing('hookflow-api', log);
+  const temporal = await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors });
+  watchEndpointStatuses(mongo.collections.endpoints);
+  const readiness = createReadiness({ temporal: addresses.temporal, mongo: mongo.db });
   const services = createServices({
     db: mongo.collections,
     temporal,
@@ -114,11 +165,14 @@ export async function startApiPart(
   });
   const api = await startApiServer({
     services,
+    db: mongo.collections,
+    live: liveConfigOf(config),
     log,
     host: config.HOST,
     port: config.PORT,
     adminToken: config.HOOKFLOW_ADMIN_TOKEN,
     maxRequestBytes: config.HOOKFLOW_MAX_REQUEST_BYTES,
+    readiness,
     ...options,
   });
   return {
@@ -126,7 +180,9 @@ export async function startApiPart(
     api,
     async stop() {
       await api.close();
+      await readiness.close();
       await temporal.connection.close();
+      await tracing.shutdown();
     },
   };
 }

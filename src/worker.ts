@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions as WorkerCreateOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { Collections } from './db/mongo';
@@ -26,6 +26,8 @@ export interface WorkerOptions {
   responseBodyLimit: number;
   /** A pre-built bundle (src/workflow-bundle.ts); otherwise the workflows are bundled here. */
   workflowBundle?: WorkflowBundleOption;
+  /** Tracing's interceptors and workflow span sink (src/observability/tracing.ts); the bundle must be the traced one. */
+  tracing?: Pick<WorkerCreateOptions, 'interceptors' | 'sinks'>;
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
@@ -51,6 +53,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 20,
     // First tries run as local activities; they load the same stores, so they share the same bound.
     maxConcurrentLocalActivityExecutions: options.maxConcurrentActivities ?? 20,
+    ...options.tracing,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
   });
 }

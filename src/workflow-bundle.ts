@@ -12,15 +12,23 @@ import { projectRoot } from './config';
  */
 const workflowsDir = path.join(projectRoot, 'workflows');
 
-export function workflowBundleFile(cacheDir: string): string {
+/** The OpenTelemetry interceptors run inside the workflow code, so a traced worker needs a bundle of its own. */
+const TRACING_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+
+export interface BundleVariant {
+  tracing: boolean;
+}
+
+export function workflowBundleFile(cacheDir: string, variant: BundleVariant = { tracing: false }): string {
   const hash = createHash('sha256');
+  if (variant.tracing) hash.update(`tracing@${JSON.parse(readFileSync(require.resolve('@temporalio/interceptors-opentelemetry/package.json'), 'utf8')).version}`);
   for (const name of readdirSync(workflowsDir).filter((n) => n.endsWith('.ts')).sort()) {
     hash.update(name).update(readFileSync(path.join(workflowsDir, name)));
   }
   for (const sdk of ['@temporalio/workflow', '@temporalio/worker', '@temporalio/common']) {
     hash.update(`${sdk}@${JSON.parse(readFileSync(require.resolve(`${sdk}/package.json`), 'utf8')).version}`);
   }
-  return path.join(cacheDir, 'workflow-bundles', `${hash.digest('hex').slice(0, 16)}.js`);
+  return path.join(cacheDir, 'workflow-bundles', `${hash.digest('hex').slice(0, 16)}${variant.tracing ? '-traced' : ''}.js`);
 }
 
 /** The cached bundle, or a new one, saved for the next start when the cache directory is writable. */
@@ -29,14 +37,18 @@ export interface BundleLog {
   warn(details: object, message: string): void;
 }
 
-export async function loadWorkflowBundle(cacheDir: string, log: BundleLog): Promise<{ code: string }> {
-  const file = workflowBundleFile(cacheDir);
+export async function loadWorkflowBundle(cacheDir: string, log: BundleLog, variant: BundleVariant = { tracing: false }): Promise<{ code: string }> {
+  const file = workflowBundleFile(cacheDir, variant);
   if (existsSync(file)) {
     log.info({ file }, 'workflow bundle loaded from the cache');
     return { code: readFileSync(file, 'utf8') };
   }
   const started = Date.now();
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: quietBundlerLogger,
+    ...(variant.tracing ? { workflowInterceptorModules: [TRACING_INTERCEPTORS] } : {}),
+  });
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import pinoHttp from 'pino-http';
 import type { Logger } from 'pino';
+import { handleOpsRequest, type OpsOptions } from '../observability/ops-http';
+import { traceHttpRequest } from '../observability/tracing';
 
 /**
  * The HTTP server in front of the GraphQL handler: a request id on every request and log line
@@ -12,6 +14,8 @@ export function createHttpServer(
   handler: (req: IncomingMessage & { log?: Logger }, res: ServerResponse) => void,
   log: Logger,
   maxRequestBytes: number,
+  /** /metrics, /healthz and /readyz, answered before logging and GraphQL: scrapes and probes are frequent. */
+  ops?: OpsOptions,
 ): Server {
   const httpLog = pinoHttp({
     logger: log,
@@ -30,6 +34,7 @@ export function createHttpServer(
   };
 
   const server = createServer((req, res) => {
+    if (ops && handleOpsRequest(req, res, ops)) return;
     httpLog(req, res);
     if (req.method === 'POST') {
       const length = Number(req.headers['content-length']);
@@ -40,7 +45,7 @@ export function createHttpServer(
         return refuse(res, 413, 'REQUEST_TOO_LARGE', `the request body is ${req.headers['content-length']} bytes; the limit is ${maxRequestBytes}`);
       }
     }
-    handler(req, res);
+    traceHttpRequest(req, res, () => handler(req, res));
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -1,6 +1,10 @@
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import type { Resolvers } from './generated/resolvers';
 import { toConnection } from '../paging';
+import { encodeLiveCursor, type LiveItem } from '../live/hub';
+import type { LiveDeliveryEvent, LiveEndpointEvent, LiveEvent } from '../live/types';
+import type { Subscriber } from '../live/service';
+import { UserError } from '../errors';
 import type { ApiContext } from './context';
 import { forbidden } from './graphql-errors';
 
@@ -11,6 +15,19 @@ function tenant(context: ApiContext): { tenantId: string; services: ApiContext['
     throw forbidden('the admin token manages tenants and API keys; use a tenant API key for this operation');
   }
   return { tenantId: context.tenantId, services: context.services };
+}
+
+/** A subscriber: a tenant key (the admin token has no tenant) on an API that serves live events. */
+function subscriber(context: ApiContext): { subscriber: Subscriber; live: NonNullable<ApiContext['services']['live']> } {
+  const { tenantId, services } = tenant(context);
+  if (!services.live || !context.apiKey) throw new UserError('UNAVAILABLE', 'this API process does not serve subscriptions');
+  return { subscriber: { tenantId, apiKey: context.apiKey }, live: services.live };
+}
+
+/** The event of a live item; the coded error that closes a subscription becomes its last result. */
+function eventOf<E extends LiveEvent>(item: LiveItem<E>): E {
+  if ('error' in item) throw item.error;
+  return item.event;
 }
 
 /** Tenant and key management, and operations-wide data, take the admin token. */
@@ -38,11 +55,13 @@ export const resolvers: Resolvers = {
     },
     messages: async (_, { filter, first, after }, context) => {
       const { tenantId, services } = tenant(context);
-      return toConnection(await services.messages.list(tenantId, filter ?? {}, first, after));
+      const page = await services.messages.list(tenantId, filter ?? {}, first, after);
+      return toConnection(page, (message) => ({ at: message.createdAt, id: message._id }), after);
     },
     attempts: async (_, { endpointId, filter, first, after }, context) => {
       const { tenantId, services } = tenant(context);
-      return toConnection(await services.history.attempts(tenantId, endpointId, filter, first, after));
+      const page = await services.history.attempts(tenantId, endpointId, filter, first, after);
+      return toConnection(page, (attempt) => ({ at: attempt.startedAt, id: attempt._id }), after);
     },
     maintenanceRuns: (_, { first }, context) => admin(context).history.maintenanceRuns(first),
     tenants: (_, __, context) => admin(context).tenants.listTenants(),
@@ -90,6 +109,36 @@ export const resolvers: Resolvers = {
     revokeApiKey: (_, { id }, context) => admin(context).tenants.revokeApiKey(id),
   },
 
+  Subscription: {
+    deliveryEvents: {
+      subscribe: (_, args, context) => {
+        const { subscriber: who, live } = subscriber(context);
+        return live.deliveryEvents(who, args);
+      },
+      resolve: (item: LiveItem<LiveDeliveryEvent>) => eventOf(item),
+    },
+    endpointEvents: {
+      subscribe: (_, args, context) => {
+        const { subscriber: who, live } = subscriber(context);
+        return live.endpointEvents(who, args);
+      },
+      resolve: (item: LiveItem<LiveEndpointEvent>) => eventOf(item),
+    },
+  },
+
+  DeliveryEvent: {
+    cursor: (event) => encodeLiveCursor(event),
+    message: (event, _, { services }) => services.live!.message(event),
+    endpoint: (event, _, { services }) => services.live!.endpoint(event),
+  },
+
+  EndpointEvent: {
+    id: (event) => event._id,
+    // A stored event was streamed under its own id, published at or after `at`: resuming from `at`
+    // re-reads a little more than needed, never less.
+    cursor: (event) => encodeLiveCursor('publishedAt' in event ? event : { _id: event._id, publishedAt: event.at }),
+  },
+
   Tenant: {
     id: (t) => t._id,
     apiKeys: (t, _, { services }) => services.tenants.listApiKeys(t._id),
@@ -97,10 +146,6 @@ export const resolvers: Resolvers = {
 
   ApiKey: {
     id: (key) => key.keyId,
-  },
-
-  EndpointEvent: {
-    id: (event) => event._id,
   },
 
   MaintenanceRun: {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { createSchema, createYoga, maskError as maskErrorDefault } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { Logger } from 'pino';
 import { projectRoot } from '../config';
 import { UserError } from '../errors';
@@ -47,6 +48,8 @@ export function createApi({ services, log, adminToken, graphiqlApiKey }: ApiOpti
     schema: createSchema<ApiContext>({ typeDefs, resolvers }),
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // GraphiQL's scripts from the installed package, not from a CDN: it works offline.
+    renderGraphiQL,
     graphiql: graphiqlApiKey
       ? { title: 'Hookflow', headers: JSON.stringify({ Authorization: `Bearer ${graphiqlApiKey}` }) }
       : { title: 'Hookflow' },
@@ -85,10 +88,10 @@ export function createApi({ services, log, adminToken, graphiqlApiKey }: ApiOpti
       const token = match[1]!;
       // pino-http's logger for this request carries its request id.
       const contextLog = req?.log ?? log;
-      if (adminToken && sameSecret(token, adminToken)) return { tenantId: null, isAdmin: true, services, log: contextLog.child({ admin: true }) };
+      if (adminToken && sameSecret(token, adminToken)) return { tenantId: null, isAdmin: true, apiKey: null, services, log: contextLog.child({ admin: true }) };
       const tenantId = await services.tenants.authenticate(token);
       if (!tenantId) throw unauthenticated('invalid or revoked API key');
-      return { tenantId, isAdmin: false, services, log: contextLog.child({ tenantId }) };
+      return { tenantId, isAdmin: false, apiKey: token, services, log: contextLog.child({ tenantId }) };
     },
   });
 }

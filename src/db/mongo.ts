@@ -1,4 +1,4 @@
-import { MongoClient, MongoServerError, type AnyBulkWriteOperation, type Collection, type Db, type Filter } from 'mongodb';
+import { MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb';
 import type { ApiKeyDoc, AttemptDoc, DeliveryDoc, EndpointDoc, EndpointEventDoc, MaintenanceRunDoc, MessageDoc, NotificationDoc, TenantDoc } from './types';
 
 export interface Collections {
@@ -85,30 +85,27 @@ async function ensureIndexes(c: Collections): Promise<void> {
 export const isDuplicateKeyError = (error: unknown): boolean =>
   error instanceof MongoServerError && error.code === 11000;
 
-/** Requests `findByIds` keeps in flight at once. */
-const LOOKUP_CONCURRENCY = 50;
+/** Ids per `$in`: one query or delete each. */
+const ID_CHUNK = 500;
 
 /**
- * Documents by `_id`, in the order of `ids`, missing ones left out. Each is one `_id` equality: a point
- * lookup in the `_id` index on MongoDB, and the only filter FerretDB's SQLite backend runs in the
- * database; an `_id: {$in: …}` there reads the whole collection.
+ * Documents by `_id`, in the order of `ids`, missing ones left out. Each chunk is one `_id: {$in: …}`:
+ * on MongoDB, and on FerretDB with Hookflow's patch (tools/ferretdb/patches), lookups in the `_id` index.
  */
 export async function findByIds<T extends { _id: string }>(collection: Collection<T>, ids: string[]): Promise<T[]> {
-  const found: (T | null)[] = new Array(ids.length).fill(null);
-  for (let start = 0; start < ids.length; start += LOOKUP_CONCURRENCY) {
-    const chunk = ids.slice(start, start + LOOKUP_CONCURRENCY);
-    const docs = await Promise.all(chunk.map((_id) => collection.findOne({ _id } as Filter<T>)));
-    docs.forEach((doc, i) => (found[start + i] = doc as T | null));
+  const byId = new Map<string, T>();
+  for (let start = 0; start < ids.length; start += ID_CHUNK) {
+    const docs = await collection.find({ _id: { $in: ids.slice(start, start + ID_CHUNK) } } as Filter<T>).toArray();
+    for (const doc of docs) byId.set(doc._id, doc as T);
   }
-  return found.filter((doc): doc is T => doc !== null);
+  return ids.map((id) => byId.get(id)).filter((doc): doc is T => doc !== undefined);
 }
 
-/** Deletes by `_id`, as point deletes in one unordered bulk write per thousand; returns how many went. */
+/** Deletes by `_id`, one `_id: {$in: …}` per chunk; returns how many went. */
 export async function deleteByIds<T extends { _id: string }>(collection: Collection<T>, ids: string[]): Promise<number> {
   let deleted = 0;
-  for (let start = 0; start < ids.length; start += 1000) {
-    const operations = ids.slice(start, start + 1000).map((_id) => ({ deleteOne: { filter: { _id } } }) as AnyBulkWriteOperation<T>);
-    deleted += (await collection.bulkWrite(operations, { ordered: false })).deletedCount;
+  for (let start = 0; start < ids.length; start += ID_CHUNK) {
+    deleted += (await collection.deleteMany({ _id: { $in: ids.slice(start, start + ID_CHUNK) } } as Filter<T>)).deletedCount;
   }
   return deleted;
 }

@@ -5,8 +5,11 @@ import { loadWorkflowBundle, workflowBundleFile } from '../workflow-bundle';
 async function main(): Promise<void> {
   const { HOOKFLOW_CACHE_DIR } = loadConfigOrExit();
   const say = (_: object, message: string) => process.stdout.write(`${message}\n`);
-  await loadWorkflowBundle(HOOKFLOW_CACHE_DIR, { info: say, warn: say });
-  process.stdout.write(`${workflowBundleFile(HOOKFLOW_CACHE_DIR)}\n`);
+  // Both variants: the traced one is loaded when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/observability/tracing.ts).
+  for (const variant of [{ tracing: false }, { tracing: true }]) {
+    await loadWorkflowBundle(HOOKFLOW_CACHE_DIR, { info: say, warn: say }, variant);
+    process.stdout.write(`${workflowBundleFile(HOOKFLOW_CACHE_DIR, variant)}\n`);
+  }
 }
 
 main().catch((error) => {

@@ -23,6 +23,8 @@ const searchAttributeTypeNames: Record<string, string> = {
 
 export interface TemporalDevOptions {
   binary: string;
+  /** `launcher` is tools/temporal (server v1.32.2), which takes the same flags without `server start-dev`, and more. */
+  kind?: 'dev-server' | 'launcher';
   port: number;
   /** null runs without the Web UI. */
   uiPort: number | null;
@@ -42,13 +44,23 @@ export const SINGLE_WORKER_DYNAMIC_CONFIG: Record<string, unknown> = {
   'matching.numTaskqueueWritePartitions': 1,
 };
 
+/**
+ * The launcher's own settings: history shards spread workflows over several SQLite-backed queues, and
+ * with WAL several SQLite connections let reads run beside the one writer.
+ */
+export const LAUNCHER_HISTORY_SHARDS = Number(process.env.HOOKFLOW_TEMPORAL_HISTORY_SHARDS ?? 4);
+export const LAUNCHER_SQLITE_CONNECTIONS = Number(process.env.HOOKFLOW_TEMPORAL_SQLITE_CONNECTIONS ?? 4);
+
 export async function startTemporalDevServer(options: TemporalDevOptions): Promise<ChildServer> {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace, '--log-level', 'error'];
+  const launcher = options.kind === 'launcher';
+  const args = [...(launcher ? ['--history-shards', String(LAUNCHER_HISTORY_SHARDS), '--sqlite-max-conns', String(LAUNCHER_SQLITE_CONNECTIONS)] : ['server', 'start-dev']), '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace, '--log-level', 'error'];
   args.push(...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]));
   if (options.dbFile) {
     mkdirSync(path.dirname(options.dbFile), { recursive: true });
     // Without these pragmas the file-backed dev server is very slow.
     args.push('--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
+    // With several connections, a writer waits for another's lock instead of failing at once.
+    if (launcher) args.push('--sqlite-pragma', 'busy_timeout=10000');
   }
   for (const key of ALL_SEARCH_ATTRIBUTES) {
     args.push('--search-attribute', `${key.name}=${searchAttributeTypeNames[key.type]}`);

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../config';
 
@@ -15,6 +15,55 @@ export function temporalCliPath(cacheDir: string): string {
   return path.join(cacheDir, 'bin', `temporal-${TEMPORAL_CLI_VERSION}`);
 }
 
+/**
+ * Our own launcher of Temporal server v1.32.2 with its Web UI (tools/temporal). That server asks for Go
+ * 1.26.10; GOTOOLCHAIN=go1.27.3 makes the go command fetch that toolchain from the module proxy.
+ */
+export const TEMPORAL_SERVER_VERSION = 'v1.32.2';
+export const TEMPORAL_LAUNCHER_GOTOOLCHAIN = 'go1.27.3';
+const temporalLauncherDir = path.join(projectRoot, 'tools', 'temporal');
+
+/** Keyed by the launcher's sources and the toolchain, so a change to either builds a new binary. */
+export function temporalLauncherPath(cacheDir: string): string {
+  const hash = createHash('sha256').update(TEMPORAL_LAUNCHER_GOTOOLCHAIN);
+  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(path.join(temporalLauncherDir, file)));
+  return path.join(cacheDir, 'bin', `temporal-server-${TEMPORAL_SERVER_VERSION}-${hash.digest('hex').slice(0, 12)}`);
+}
+
+export async function ensureTemporalLauncher(cacheDir: string, progress: Progress): Promise<string> {
+  const target = temporalLauncherPath(cacheDir);
+  if (existsSync(target)) return target;
+  const work = mkdtempSync(path.join(ensureDir(path.join(cacheDir, 'tmp')), 'temporal-server-'));
+  try {
+    const out = path.join(work, 'temporal-server');
+    await goBuild(
+      `Temporal server ${TEMPORAL_SERVER_VERSION} launcher`,
+      ['build', '-v', '-o', out, '.'],
+      { cwd: temporalLauncherDir, env: { GOTOOLCHAIN: TEMPORAL_LAUNCHER_GOTOOLCHAIN } },
+      progress,
+    );
+    renameSync(out, path.join(ensureDir(path.dirname(target)), path.basename(target)));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return target;
+}
+
+/** Which embedded Temporal server to run: HOOKFLOW_TEMPORAL_SERVER = `dev-server` (default) or `launcher`. */
+export type TemporalServerKind = 'dev-server' | 'launcher';
+
+export function temporalServerKind(env: NodeJS.ProcessEnv = process.env): TemporalServerKind {
+  const kind = env.HOOKFLOW_TEMPORAL_SERVER ?? 'dev-server';
+  if (kind !== 'dev-server' && kind !== 'launcher') throw new Error(`HOOKFLOW_TEMPORAL_SERVER must be dev-server or launcher, not ${JSON.stringify(kind)}`);
+  return kind;
+}
+
+/** Builds (once) and returns the embedded Temporal server of the chosen kind. */
+export async function ensureTemporalServer(cacheDir: string, progress: Progress, kind = temporalServerKind()): Promise<{ binary: string; kind: TemporalServerKind }> {
+  const binary = kind === 'launcher' ? await ensureTemporalLauncher(cacheDir, progress) : await ensureTemporalCli(cacheDir, progress);
+  return { binary, kind };
+}
+
 const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 const FERRETDB_VERSION = 'v1.24.2';
 
@@ -24,7 +73,8 @@ const FERRETDB_VERSION = 'v1.24.2';
  * them (an `$inc` overwritten by a concurrent `$set`), and a conditional update can act on a state
  * that has just changed. MongoDB makes every single-document write atomic, and Hookflow relies on
  * that (fenced delivery rows, attempt numbers allocated by `$inc`). These patches give each
- * collection a lock held across the read and the write, so the embedded store keeps MongoDB's promise.
+ * collection a lock held across the read and the write, released by defer so that a panic cannot leave
+ * it held, and the embedded store keeps MongoDB's promise.
  */
 const ATOMIC_DOCUMENT_WRITES = [
   {
@@ -52,28 +102,33 @@ const ATOMIC_DOCUMENT_WRITES = [
   {
     file: 'internal/handler/msg_update.go',
     from: 'matched, modified, upserted, err := h.updateDocument(connCtx, params)',
-    to: 'unlock := lockCollection(params.DB, params.Collection)\n\tmatched, modified, upserted, err := h.updateDocument(connCtx, params)\n\tunlock()',
+    to: 'unlock := lockCollection(params.DB, params.Collection)\n\tdefer unlock()\n\tmatched, modified, upserted, err := h.updateDocument(connCtx, params)',
   },
   {
     file: 'internal/handler/msg_findandmodify.go',
     from: 'res, err := h.findAndModifyDocument(connCtx, params)',
-    to: 'unlock := lockCollection(params.DB, params.Collection)\n\tres, err := h.findAndModifyDocument(connCtx, params)\n\tunlock()',
+    to: 'unlock := lockCollection(params.DB, params.Collection)\n\tdefer unlock()\n\tres, err := h.findAndModifyDocument(connCtx, params)',
   },
   {
     file: 'internal/handler/msg_delete.go',
     from: 'd, err = h.execDelete(connCtx, c, &p)',
-    to: 'unlock := lockCollection(params.DB, params.Collection)\n\t\td, err = h.execDelete(connCtx, c, &p)\n\t\tunlock()',
+    to: 'd, err = func() (int32, error) {\n\t\t\tdefer lockCollection(params.DB, params.Collection)()\n\t\t\treturn h.execDelete(connCtx, c, &p)\n\t\t}()',
   },
 ];
 
 /**
- * Source patches applied to FerretDB before the launcher is built against it.
+ * Source patches applied to FerretDB before the launcher is built against it: the edits below, and
+ * the files under tools/ferretdb/patches/, copied into the module at the same paths.
  *
- * FerretDB v1.24.2's SQLite backend creates the unique `_id` index on the expression
- * `_ferretdb_sjson->"_id"` but looks `_id` up with `_ferretdb_sjson->'$._id'`. SQLite uses an expression
- * index only for the same expression, so every `_id` lookup, update and delete scanned the whole table
- * (EXPLAIN QUERY PLAN: `SCAN`; 340 ms per findOne at 100k documents). Both expressions select the same
- * JSON value; with the lookup written like the index, SQLite searches the index (`SEARCH … USING INDEX`).
+ * 1. FerretDB v1.24.2's SQLite backend creates the unique `_id` index on the expression
+ *    `_ferretdb_sjson->"_id"` but looks `_id` up with `_ferretdb_sjson->'$._id'`. SQLite uses an
+ *    expression index only for the same expression, so every `_id` lookup, update and delete scanned the
+ *    whole table (EXPLAIN QUERY PLAN: `SCAN`; 340 ms per findOne at 100k documents). Both expressions
+ *    select the same JSON value; with the lookup written like the index, SQLite searches the index.
+ * 2. Upstream runs no other filter, sort or limit in SQLite. The rest push a find's (and an aggregation's
+ *    first `$match`'s) filter, sort and limit down to SQLite, on secondary indexes built on sort keys
+ *    whose SQLite order is FerretDB's, wherever that returns exactly what upstream returns
+ *    (patches/internal/backends/sqlite/hookflow_pushdown.go says how).
  */
 export const FERRETDB_PATCHES = [
   {
@@ -81,15 +136,63 @@ export const FERRETDB_PATCHES = [
     from: `IDColumn = DefaultColumn + "->'$._id'"`,
     to: `IDColumn = DefaultColumn + "->'_id'"`,
   },
+  {
+    file: 'internal/backends/collection.go',
+    from: `\tOnlyRecordIDs bool\n\tComment       string\n}`,
+    to: `\tOnlyRecordIDs bool\n\tComment       string\n\n\t// Hookflow: a find's whole filter, sort, and limit plus skip, for the SQLite backend's pushdown.\n\tPushdownFilter *types.Document\n\tPushdownSort   *types.Document\n\tPushdownLimit  int64\n}`,
+  },
+  {
+    file: 'internal/handler/msg_find.go',
+    from: `\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))`,
+    to: `\tif !h.DisablePushdown && !cInfo.Capped() {\n\t\tqp.PushdownFilter = params.Filter\n\t\tif params.Sort.Len() > 0 && !params.Sort.Has("$natural") {\n\t\t\tqp.PushdownSort = params.Sort\n\t\t}\n\t\tif params.Limit > 0 {\n\t\t\tqp.PushdownLimit = params.Limit + params.Skip\n\t\t}\n\t}\n\n\th.L.DebugContext(ctx, fmt.Sprintf("Converted %+v for %+v to %+v.", params, cInfo, qp))`,
+  },
+  {
+    file: 'internal/handler/msg_aggregate.go',
+    from: `\t\t\tqp.Filter = filter\n`,
+    to: `\t\t\tqp.Filter = filter\n\t\t\tqp.PushdownFilter = filter\n`,
+  },
+  {
+    file: 'internal/handler/msg_delete.go',
+    from: `\t\tqp.Filter = p.Filter\n`,
+    to: `\t\tqp.Filter = p.Filter\n\t\tqp.PushdownFilter = p.Filter\n\t\tif p.Limited {\n\t\t\tqp.PushdownLimit = 1\n\t\t}\n`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `\tq := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)`,
+    to: `\tif res, err := c.hookflowQuery(ctx, db, meta, params); res != nil || err != nil {\n\t\treturn res, err\n\t}\n\n\tq := prepareSelectClause(meta.TableName, params.Comment, meta.Capped(), params.OnlyRecordIDs)`,
+  },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    from: `\t\tq = fmt.Sprintf(\n\t\t\tq,\n\t\t\tc.TableName+"_"+index.Name,`,
+    to: `\t\tif sortKeys := hookflowIndexColumns(index); sortKeys != nil {\n\t\t\tcolumns = sortKeys\n\t\t}\n\n\t\tq = fmt.Sprintf(\n\t\t\tq,\n\t\t\tc.TableName+"_"+index.Name,`,
+  },
+  {
+    file: 'internal/backends/sqlite/metadata/registry.go',
+    from: `\t\tcreated = append(created, index.Name)`,
+    to: `\t\tcreated = append(created, index.Name)\n\n\t\tif err := hookflowCreateInexactIndexes(ctx, db, c.TableName, index); err != nil {\n\t\t\t_ = r.indexesDrop(ctx, dbName, collectionName, created)\n\t\t\treturn lazyerrors.Error(err)\n\t\t}`,
+  },
   ...ATOMIC_DOCUMENT_WRITES,
 ];
 
+const ferretPatchDir = path.join(ferretLauncherDir, 'patches');
+
+/** The files under tools/ferretdb/patches/, relative to it: each goes into the module at that path. */
+export function ferretPatchFiles(): string[] {
+  return readdirSync(ferretPatchDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(ferretPatchDir, path.join(entry.parentPath, entry.name)))
+    .sort();
+}
+
 /** Keyed by the launcher's sources and the patches, so a change to either builds a new binary. */
-export function ferretDbPath(cacheDir: string): string {
+export function ferretDbPath(cacheDir: string, options: { upstream?: boolean } = {}): string {
   const hash = createHash('sha256');
   for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(path.join(ferretLauncherDir, file)));
-  hash.update(JSON.stringify(FERRETDB_PATCHES));
-  return path.join(cacheDir, 'bin', `ferretdb-${hash.digest('hex').slice(0, 12)}`);
+  if (!options.upstream) {
+    hash.update(JSON.stringify(FERRETDB_PATCHES));
+    for (const file of ferretPatchFiles()) hash.update(file).update(readFileSync(path.join(ferretPatchDir, file)));
+  }
+  return path.join(cacheDir, 'bin', `ferretdb-${options.upstream ? 'upstream-' : ''}${hash.digest('hex').slice(0, 12)}`);
 }
 
 type Progress = (line: string) => void;
@@ -116,10 +219,11 @@ export async function ensureTemporalCli(cacheDir: string, progress: Progress): P
 /**
  * Builds the launcher against a patched copy of FerretDB: the module is copied out of Go's module cache
  * (read-only), patched, and swapped in by a `replace` in a temporary copy of the launcher's go.mod, so
- * the committed go.mod stays the plain upstream requirement.
+ * the committed go.mod stays the plain upstream requirement. `upstream` builds it unpatched, which the
+ * pushdown's differential test compares against.
  */
-export async function ensureFerretDb(cacheDir: string, progress: Progress): Promise<string> {
-  const target = ferretDbPath(cacheDir);
+export async function ensureFerretDb(cacheDir: string, progress: Progress, options: { upstream?: boolean } = {}): Promise<string> {
+  const target = ferretDbPath(cacheDir, options);
   if (existsSync(target)) return target;
   const work = mkdtempSync(path.join(ensureDir(path.join(cacheDir, 'tmp')), 'ferretdb-'));
   try {
@@ -129,23 +233,35 @@ export async function ensureFerretDb(cacheDir: string, progress: Progress): Prom
     const patched = path.join(work, 'FerretDB');
     execFileSync('cp', ['-R', source, patched]);
     execFileSync('chmod', ['-R', 'u+w', patched]);
-    for (const patch of FERRETDB_PATCHES) {
-      const file = path.join(patched, patch.file);
-      const text = readFileSync(file, 'utf8');
-      if (text.split(patch.from).length !== 2) throw new Error(`FerretDB patch does not apply: ${patch.file} does not hold ${patch.from} exactly once`);
-      chmodSync(file, 0o644);
-      writeFileSync(file, text.replace(patch.from, patch.to));
-    }
+    if (!options.upstream) applyFerretPatches(patched);
     const modfile = path.join(work, 'go.mod');
     writeFileSync(modfile, `${readFileSync(path.join(ferretLauncherDir, 'go.mod'), 'utf8')}\nreplace ${FERRETDB_MODULE} => ${patched}\n`);
     copyFileSync(path.join(ferretLauncherDir, 'go.sum'), path.join(work, 'go.sum'));
     const out = path.join(work, 'ferretdb');
-    await goBuild(`FerretDB ${FERRETDB_VERSION} launcher`, ['build', '-v', '-modfile', modfile, '-o', out, '.'], { cwd: ferretLauncherDir, env: {} }, progress);
+    const what = `FerretDB ${FERRETDB_VERSION} launcher${options.upstream ? ' (upstream, unpatched)' : ''}`;
+    await goBuild(what, ['build', '-v', '-modfile', modfile, '-o', out, '.'], { cwd: ferretLauncherDir, env: {} }, progress);
     renameSync(out, path.join(ensureDir(path.dirname(target)), path.basename(target)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   return target;
+}
+
+/** Applies FERRETDB_PATCHES and copies the patch files into a writable copy of the FerretDB module. */
+export function applyFerretPatches(moduleDir: string): void {
+  for (const patch of FERRETDB_PATCHES) {
+    const file = path.join(moduleDir, patch.file);
+    const text = readFileSync(file, 'utf8');
+    if (text.split(patch.from).length !== 2) throw new Error(`FerretDB patch does not apply: ${patch.file} does not hold ${patch.from} exactly once`);
+    chmodSync(file, 0o644);
+    writeFileSync(file, text.replace(patch.from, () => patch.to));
+  }
+  for (const file of ferretPatchFiles()) {
+    const target = path.join(moduleDir, file);
+    if (existsSync(target)) throw new Error(`FerretDB patch file ${file} would replace an upstream file`);
+    mkdirSync(path.dirname(target), { recursive: true });
+    copyFileSync(path.join(ferretPatchDir, file), target);
+  }
 }
 
 function ensureDir(dir: string): string {

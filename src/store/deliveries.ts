@@ -111,16 +111,16 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
       return result.matchedCount > 0;
     },
 
-    /** The endpoint or the message is gone: nothing is left to deliver. */
-    async cancel(id: string): Promise<void> {
-      await deliveries.updateOne({ _id: id, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
+    /** The endpoint or the message is gone: nothing is left to deliver. Says whether this call cancelled it. */
+    async cancel(id: string): Promise<boolean> {
+      return (await deliveries.updateOne({ _id: id, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } })).modifiedCount > 0;
     },
 
-    /** deleteEndpoint: every open delivery becomes CANCELLED; returns the runs that still retry one. */
-    async cancelOpenOfEndpoint(endpointId: string): Promise<string[]> {
-      const open = await deliveries.find({ endpointId, status: { $in: OPEN } }, { projection: { workflowId: 1, status: 1 } }).toArray();
+    /** deleteEndpoint: every open delivery becomes CANCELLED; returns them as they were. */
+    async cancelOpenOfEndpoint(endpointId: string) {
+      const open = await deliveries.find({ endpointId, status: { $in: OPEN } }, { projection: { workflowId: 1, status: 1, messageId: 1, eventType: 1 } }).toArray();
       await deliveries.updateMany({ endpointId, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
-      return [...new Set(open.filter((d) => d.status !== 'PARKED').map((d) => d.workflowId))];
+      return open;
     },
 
     /**

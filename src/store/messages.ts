@@ -19,9 +19,9 @@ export function createMessageStore(messages: Collection<MessageDoc>) {
         return { stored: first, inserted: false };
       }
     },
-    /** Retention: messages created before the cutoff, unsorted (see deleteExpiredBatch). */
+    /** Retention: the oldest messages created before the cutoff, a range of the `created` index. */
     listExpired: (cutoff: Date, limit: number) =>
-      messages.find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } }).limit(limit).toArray(),
+      messages.find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } }).sort({ createdAt: 1, _id: 1 }).limit(limit).toArray(),
     deleteMany: (ids: string[]) => deleteByIds(messages, ids),
   };
 }

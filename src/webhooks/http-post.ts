@@ -1,6 +1,7 @@
 import { Agent, errors as undiciErrors, request } from 'undici';
 import type { FailureReason } from '../../workflows/delivery-types';
 import { guardedLookup, type UrlPolicy } from './url-guard';
+import { withTraceContext } from '../observability/tracing';
 
 export interface PostOptions {
   /** The whole exchange (connect, headers, capped body) must finish within this. */
@@ -35,7 +36,7 @@ export async function postWebhook(
   try {
     const response = await request(url, {
       method: 'POST',
-      headers,
+      headers: withTraceContext(headers),
       body,
       dispatcher: agent,
       signal: AbortSignal.timeout(options.timeoutMs),

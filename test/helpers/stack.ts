@@ -4,10 +4,15 @@ import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { createServices, startApiServer, type RunningApi } from '../../src/app';
 import { connectMongo, type Mongo } from '../../src/db/mongo';
-import { connectClient, connectWorker } from '../../src/temporal';
+import { connectClient, connectWorker, type TemporalTarget } from '../../src/temporal';
+import { createReadiness } from '../../src/observability/readiness';
+import { startOpsServer } from '../../src/observability/ops-http';
+import { watchEndpointStatuses } from '../../src/observability/metrics';
+import type { Tracing } from '../../src/observability/tracing';
 import { generateApiKey } from '../../src/tenants';
 import { createWorker } from '../../src/worker';
-import { loadConfig, urlPolicyOf } from '../../src/config';
+import { liveConfigOf, loadConfig, urlPolicyOf } from '../../src/config';
+import { openLiveEvents } from '../../src/live/collection';
 import { createSecretBox, generateEncryptionKey, type SecretBox } from '../../src/secret-box';
 import { createNotifier } from '../../src/notify/channels';
 import type { Services } from '../../src/api/context';
@@ -37,6 +42,8 @@ export interface TestStack {
   taskQueue: string;
   /** Runs one maintenance pass now, as the schedule would, and returns its report. */
   runMaintenance(input?: Partial<MaintenanceInput>): Promise<MaintenanceReport>;
+  /** The worker's operations server (/metrics, /healthz, /readyz), as `npm run worker` serves it. */
+  opsUrl: string;
   /** POSTs a GraphQL request to the real HTTP API; `apiKey: null` sends no Authorization header. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, apiKey?: string | null): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
@@ -57,22 +64,39 @@ export const testEnv = (): Record<string, string> => ({
   HOOKFLOW_ADMIN_TOKEN: `admin-${randomUUID()}`,
 });
 
-export async function startStack(options: { deliveryTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+export interface StackOptions {
+  deliveryTimeoutMs?: number;
+  env?: Record<string, string>;
+  /** Another Temporal connection than the run's plaintext dev server (the TLS tests). */
+  temporal?: TemporalTarget;
+  /** Another MongoDB than the run's FerretDB (the readiness test stops its own). */
+  mongoUri?: string;
+  /** Tracing from src/observability/tracing.ts; the worker then runs this workflow bundle (the traced one). */
+  tracing?: { tracing: Tracing; workflowBundlePath: string };
+  /** Passed to Runtime.install, by the first stack of a test file only (the SDK metrics test). */
+  runtime?: Parameters<typeof Runtime.install>[0];
+}
+
+export async function startStack(options: StackOptions = {}): Promise<TestStack> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({ logger: new DefaultLogger('WARN'), ...options.runtime });
     runtimeInstalled = true;
   }
-  const temporalAddress = process.env.TEST_TEMPORAL_ADDRESS!;
+  const target = options.temporal ?? { address: process.env.TEST_TEMPORAL_ADDRESS!, namespace: 'default' };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const suffix = randomUUID().slice(0, 8);
-  const mongo = await connectMongo(process.env.TEST_MONGODB_URI!, `hookflow_test_${suffix}`);
-  const temporal = await connectClient(temporalAddress, 'default');
+  const mongo = await connectMongo(options.mongoUri ?? process.env.TEST_MONGODB_URI!, `hookflow_test_${suffix}`);
+  const temporal = await connectClient(target, { timeoutMs: 15_000, interceptors: options.tracing?.tracing.clientInterceptors });
   const taskQueue = `test-${suffix}`;
-  const connection = await connectWorker(temporalAddress);
+  const connection = await connectWorker(target, 15_000);
+  const readiness = createReadiness({ temporal: target, mongo: mongo.db });
+  const ops = await startOpsServer({ host: '127.0.0.1', port: 0, readiness });
+  watchEndpointStatuses(mongo.collections.endpoints);
   // Configured exactly as in production, from environment variables.
   const config = loadConfig({ ...testEnv(), ...options.env });
   const secretBox = createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY!);
   const urlPolicy = urlPolicyOf(config);
+  await openLiveEvents(mongo.db, config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES);
   const makeWorker = () => createWorker({
     connection,
     temporal,
@@ -86,7 +110,8 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
     log,
     deliveryTimeoutMs: options.deliveryTimeoutMs ?? 15_000,
     responseBodyLimit: 4096,
-    workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE! },
+    workflowBundle: { codePath: options.tracing?.workflowBundlePath ?? process.env.TEST_WORKFLOW_BUNDLE! },
+    ...(options.tracing ? { tracing: options.tracing.tracing.workerOptions } : {}),
   });
   let worker = await makeWorker();
   let running = worker.run();
@@ -104,11 +129,14 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
   await services.tenants.ensureDefaultTenant(apiKey);
   const api = await startApiServer({
     services,
+    db: mongo.collections,
+    live: liveConfigOf(config),
     log,
     host: '127.0.0.1',
     port: 0,
     adminToken: config.HOOKFLOW_ADMIN_TOKEN,
     maxRequestBytes: config.HOOKFLOW_MAX_REQUEST_BYTES,
+    readiness,
   });
 
   const stack: TestStack = {
@@ -121,6 +149,7 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
       return { tenantId, apiKey: apiKey.key };
     },
     api,
+    opsUrl: `http://127.0.0.1:${ops.port}`,
     runMaintenance(input = {}) {
       return temporal.workflow.execute('maintenance', {
         taskQueue,
@@ -151,6 +180,7 @@ export async function startStack(options: { deliveryTimeoutMs?: number; env?: Re
     },
     async stop() {
       await api.close();
+      await ops.close();
       worker.shutdown();
       await running.catch(() => undefined);
       await connection.close();

@@ -1,7 +1,17 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureFerretDb, ensureTemporalCli, ferretDbPath, temporalCliPath } from '../../src/dev/tools';
+import {
+  ensureFerretDb,
+  ensureTemporalCli,
+  ensureTemporalLauncher,
+  FERRETDB_PATCHES,
+  ferretDbPath,
+  ferretPatchFiles,
+  TEMPORAL_LAUNCHER_GOTOOLCHAIN,
+  temporalCliPath,
+  temporalLauncherPath,
+} from '../../src/dev/tools';
 
 /**
  * The tool cache on a machine that never built anything: an empty cache directory. A stand-in `go` on
@@ -16,12 +26,16 @@ describe('the Go tool cache', () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'hookflow-tools-'));
     const fakeBin = path.join(root, 'fake-bin');
     mkdirSync(fakeBin);
-    // A read-only module, as Go's module cache keeps it.
+    // A read-only module, as Go's module cache keeps it, holding each text the patches replace once.
     const fakeModule = path.join(root, 'modcache', 'FerretDB@v1.24.2');
-    const metadata = path.join(fakeModule, 'internal/backends/sqlite/metadata/metadata.go');
-    mkdirSync(path.dirname(metadata), { recursive: true });
-    writeFileSync(metadata, `package metadata\n\nconst (\n\tIDColumn = DefaultColumn + "->'$._id'"\n)\n`);
-    chmodSync(metadata, 0o444);
+    const upstreamTexts = new Map<string, string[]>();
+    for (const patch of FERRETDB_PATCHES) upstreamTexts.set(patch.file, [...(upstreamTexts.get(patch.file) ?? []), patch.from]);
+    for (const [file, texts] of upstreamTexts) {
+      const target = path.join(fakeModule, file);
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, `package upstream\n\n${texts.join('\n\n')}\n`);
+      chmodSync(target, 0o444);
+    }
     const go = path.join(fakeBin, 'go');
     writeFileSync(
       go,
@@ -32,7 +46,8 @@ describe('the Go tool cache', () => {
         'if [ "$1" = install ]; then echo built > "$GOBIN/temporal"; exit 0; fi',
         `if [ "$1" = mod ]; then echo '{"Path": "github.com/FerretDB/FerretDB", "Dir": "${fakeModule}"}'; exit 0; fi`,
         // The build must see the patched copy through a replace in the go.mod it is given.
-        'if [ "$1" = build ]; then modfile=$(echo "$@" | sed -n "s/.*-modfile \\([^ ]*\\).*/\\1/p"); dir=$(sed -n "s/^replace github.com\\/FerretDB\\/FerretDB => //p" "$modfile"); cp "$dir/internal/backends/sqlite/metadata/metadata.go" "' + path.join(root, 'built-from.go') + '"; fi',
+        `echo "GOTOOLCHAIN=$GOTOOLCHAIN" >> "${path.join(root, 'go-env.log')}"`,
+        'if [ "$1" = build ] && echo "$@" | grep -q -- -modfile; then modfile=$(echo "$@" | sed -n "s/.*-modfile \\([^ ]*\\).*/\\1/p"); dir=$(sed -n "s/^replace github.com\\/FerretDB\\/FerretDB => //p" "$modfile"); cp -R "$dir" "' + path.join(root, 'built-from') + '"; fi',
         'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo built > "$2"; exit 0; fi; shift; done',
         'exit 1',
       ].join('\n'),
@@ -58,8 +73,12 @@ describe('the Go tool cache', () => {
     expect(readFileSync(ferret, 'utf8')).toBe('built\n');
     expect(progress.filter((line) => line.startsWith('built '))).toHaveLength(2);
 
-    // FerretDB was built from a patched copy whose _id lookup matches its index; the module cache is untouched.
-    expect(readFileSync(path.join(root, 'built-from.go'), 'utf8')).toContain(`IDColumn = DefaultColumn + "->'_id'"`);
+    // FerretDB was built from a patched copy: every edit made, every patch file added; the module cache is untouched.
+    const builtFrom = path.join(root, 'built-from');
+    expect(readFileSync(path.join(builtFrom, 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`IDColumn = DefaultColumn + "->'_id'"`);
+    for (const patch of FERRETDB_PATCHES) expect(readFileSync(path.join(builtFrom, patch.file), 'utf8')).toContain(patch.to);
+    expect(ferretPatchFiles().length).toBeGreaterThan(0);
+    for (const file of ferretPatchFiles()) expect(readFileSync(path.join(builtFrom, file), 'utf8')).toBe(readFileSync(path.join('tools/ferretdb/patches', file), 'utf8'));
     expect(readFileSync(path.join(root, 'modcache', 'FerretDB@v1.24.2', 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`"->'$._id'"`);
 
     const calls = readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n');
@@ -69,6 +88,27 @@ describe('the Go tool cache', () => {
     expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(3);
     // No temporary build output is left behind.
     expect(existsSync(path.join(cache, 'tmp')) ? readdirSync(path.join(cache, 'tmp')) : []).toEqual([]);
+  });
+
+  test('the upstream FerretDB (for the pushdown test) is built unpatched, under a name of its own', async () => {
+    const cache = path.join(root, 'cache');
+    const upstream = await ensureFerretDb(cache, () => undefined, { upstream: true });
+    expect(upstream).toBe(ferretDbPath(cache, { upstream: true }));
+    expect(upstream).not.toBe(ferretDbPath(cache));
+    expect(readFileSync(path.join(root, 'built-from', 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`"->'$._id'"`);
+    expect(existsSync(path.join(root, 'built-from', ferretPatchFiles()[0]!))).toBe(false);
+  });
+
+  test('the Temporal server launcher is built with the Go toolchain it needs, once', async () => {
+    const cache = path.join(root, 'cache');
+    const progress: string[] = [];
+    const launcher = await ensureTemporalLauncher(cache, (line) => progress.push(line));
+    expect(launcher).toBe(temporalLauncherPath(cache));
+    expect(readFileSync(launcher, 'utf8')).toBe('built\n');
+    expect(readFileSync(path.join(root, 'go-env.log'), 'utf8').trim()).toBe(`GOTOOLCHAIN=${TEMPORAL_LAUNCHER_GOTOOLCHAIN}`);
+    expect(progress.some((line) => line.startsWith('built Temporal server'))).toBe(true);
+    await ensureTemporalLauncher(cache, () => undefined);
+    expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(1);
   });
 
   test('a FerretDB release the patch does not fit is refused, not built unpatched', async () => {
