@@ -25,13 +25,33 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'workflow code runs in a deterministic sandbox: no Node built-ins' })),
           patterns: [
-            { group: ['undici', 'mongodb', 'pino', 'pino-*', 'nodemailer', 'ulidx', 'uuid', 'lru-cache', 'ms', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'I/O, clocks and randomness belong in activities, not in workflow code' },
+            {
+              group: [
+                'undici',
+                'mongodb',
+                'pino',
+                'pino-*',
+                'nodemailer',
+                'ulidx',
+                'uuid',
+                'lru-cache',
+                'ms',
+                '@temporalio/client',
+                '@temporalio/worker',
+                '@temporalio/activity',
+              ],
+              message: 'I/O, clocks and randomness belong in activities, not in workflow code',
+            },
             { group: ['../src/*', '../src/**'], message: 'workflow code may import only the workflow SDK and pure modules in workflows/' },
             { group: ['../activities', '../activities/*'], allowTypeImports: true, message: 'workflows import only the types of activities' },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'use sleep() or condition() from @temporalio/workflow' }, { name: 'setInterval', message: 'use sleep() from @temporalio/workflow' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'use sleep() or condition() from @temporalio/workflow' },
+        { name: 'setInterval', message: 'use sleep() from @temporalio/workflow' },
+      ],
     },
   },
 );

@@ -160,7 +160,11 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
       const clock = performance.now();
       const result = await post(endpoint, message, secrets, startedAt);
       const durationMs = Math.round(performance.now() - clock);
-      const verdict = { acknowledged: result.ok, statusCode: result.statusCode, ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }) };
+      const verdict = {
+        acknowledged: result.ok,
+        statusCode: result.statusCode,
+        ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }),
+      };
       const step = decideNextStep(endpoint.retryPolicy, input.number, verdict, 0);
       const attempt: AttemptDoc = {
         _id: attemptId(id, started.seq),
@@ -185,7 +189,14 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
       // A first run's attempt numbers start at 0 with its retries; a resend's or redelivery's do not.
       recordAttemptMetrics({ result, durationMs, status: step.status, acceptedAt: message.createdAt, firstRun: started.seq === input.number });
       if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
-      return { kind: 'failed', reason: result.reason, statusCode: result.statusCode, error: result.error, retryPolicy: endpoint.retryPolicy, ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }) };
+      return {
+        kind: 'failed',
+        reason: result.reason,
+        statusCode: result.statusCode,
+        error: result.error,
+        retryPolicy: endpoint.retryPolicy,
+        ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }),
+      };
     } finally {
       slots.release(endpoint._id);
     }
@@ -211,12 +222,18 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
 
     /** The endpoint's parked deliveries, oldest event first. */
     async listParkedDeliveries(args: { endpointId: string; limit: number }): Promise<ParkedDelivery[]> {
-      return (await store.deliveries.listParked(args.endpointId, args.limit)).map((row) => ({ messageId: row.messageId, orderingKey: row.orderingKey ?? null }));
+      return (await store.deliveries.listParked(args.endpointId, args.limit)).map((row) => ({
+        messageId: row.messageId,
+        orderingKey: row.orderingKey ?? null,
+      }));
     },
 
     /** recoverEndpoint and resendMessage: the deliveries become PARKED under the endpoint's redelivery. */
     async handToRedelivery(args: { endpointId: string; messageIds: string[]; owner: string }): Promise<number> {
-      return store.deliveries.handToRedelivery(args.messageIds.map((m) => deliveryId(m, args.endpointId)), args.owner);
+      return store.deliveries.handToRedelivery(
+        args.messageIds.map((m) => deliveryId(m, args.endpointId)),
+        args.owner,
+      );
     },
   };
 }

@@ -124,7 +124,13 @@ export async function measureGrowth(args: {
 }): Promise<GrowthPoint[]> {
   const { hookflow, tenantId, endpointId, say } = args;
   const db = hookflow.mongo.collections;
-  const maintenance = createMaintenanceActivities({ db, store: createStore(db), temporal: args.temporal, taskQueue: args.taskQueue, log: pino({ level: 'silent' }) });
+  const maintenance = createMaintenanceActivities({
+    db,
+    store: createStore(db),
+    temporal: args.temporal,
+    taskQueue: args.taskQueue,
+    log: pino({ level: 'silent' }),
+  });
   const points: GrowthPoint[] = [];
   let next = 0;
   for (const level of args.levels) {

@@ -98,7 +98,13 @@ export async function measureLive(args: {
   const latencies: number[] = [];
   say(`live ${label}: opening ${subscriptions} subscriptions`);
   let duplicates = 0;
-  const subs = await subscribeMany(hookflow, eventType, subscriptions, (ms) => latencies.push(ms), () => (duplicates += 1));
+  const subs = await subscribeMany(
+    hookflow,
+    eventType,
+    subscriptions,
+    (ms) => latencies.push(ms),
+    () => (duplicates += 1),
+  );
   // graphql-ws acknowledges no subscribe: give the API time to register them all.
   await sleep(Math.max(2_000, subscriptions * 5));
   const rssSubscribed = rss();
@@ -133,4 +139,3 @@ export async function measureLive(args: {
     apiRssMb: { before: rssBefore, subscribed: rssSubscribed, after: rssAfter },
   };
 }
-

@@ -62,7 +62,14 @@ async function measure(store: string, env: Record<string, string>): Promise<Rece
   try {
     // Signed before the clock starts: the sender's work is not the receiver's.
     const requests = Array.from({ length: MESSAGES }, (_, i) =>
-      buildWebhookRequest({ secrets: [secret], messageId: `msg_${randomUUID()}`, eventType: 'order.updated', occurredAt: new Date(), payload: { orderId: `O-${i % 100}`, lines: [{ sku: 'A', qty: 1 }] }, now: new Date() }),
+      buildWebhookRequest({
+        secrets: [secret],
+        messageId: `msg_${randomUUID()}`,
+        eventType: 'order.updated',
+        occurredAt: new Date(),
+        payload: { orderId: `O-${i % 100}`, lines: [{ sku: 'A', qty: 1 }] },
+        now: new Date(),
+      }),
     );
     const post = async (request: (typeof requests)[number]) => {
       const started = performance.now();
@@ -127,20 +134,21 @@ export async function benchReceiver(mongoUri?: string): Promise<ReceiverFigures[
     figures.push(await measure('memory', {}));
     say(`memory: ${JSON.stringify(figures.at(-1))}`);
   }
-  if (STORES.includes('mongo')) await withMongo(mongoUri, async (uri) => {
-    figures.push(await measure('mongo', { MONGODB_URI: uri, DB_NAME: dbName }));
-    say(`mongo: ${JSON.stringify(figures.at(-1))}`);
-  });
-  if (STORES.includes('postgres')) await withPostgres(dbName, async () => {
-    figures.push(await measure('postgres', { PG_URL, DB_NAME: dbName }));
-    say(`postgres: ${JSON.stringify(figures.at(-1))}`);
-  });
+  if (STORES.includes('mongo'))
+    await withMongo(mongoUri, async (uri) => {
+      figures.push(await measure('mongo', { MONGODB_URI: uri, DB_NAME: dbName }));
+      say(`mongo: ${JSON.stringify(figures.at(-1))}`);
+    });
+  if (STORES.includes('postgres'))
+    await withPostgres(dbName, async () => {
+      figures.push(await measure('postgres', { PG_URL, DB_NAME: dbName }));
+      say(`postgres: ${JSON.stringify(figures.at(-1))}`);
+    });
   return figures;
 }
 
 /** FerretDB started here and removed after, unless MONGODB_URI names a server. */
 async function withMongo(mongoUri: string | undefined, run: (uri: string) => Promise<void>) {
-
   let ferret: ChildServer | null = null;
   let dir: string | null = null;
   if (!mongoUri) {

@@ -131,7 +131,9 @@ class Bench {
         ingest.push(performance.now() - t0);
         returnedAt.set(id, performance.timeOrigin + performance.now());
       };
-      say(`${label}: ${messages} messages × ${fanOut} endpoint(s), ${payloadBytes} B${ratePerSecond ? `, ${ratePerSecond.toFixed(1)}/s` : ', as fast as 50 clients go'}`);
+      say(
+        `${label}: ${messages} messages × ${fanOut} endpoint(s), ${payloadBytes} B${ratePerSecond ? `, ${ratePerSecond.toFixed(1)}/s` : ', as fast as 50 clients go'}`,
+      );
       const before = this.readings();
       const started = performance.now();
       if (ratePerSecond) {
@@ -144,7 +146,11 @@ class Bench {
         }
         await Promise.all(calls);
       } else {
-        await pool(Array.from({ length: messages }, (_, i) => i), CONCURRENCY, sendOne);
+        await pool(
+          Array.from({ length: messages }, (_, i) => i),
+          CONCURRENCY,
+          sendOne,
+        );
       }
       const ingestSeconds = (performance.now() - started) / 1000;
       const expected = returnedAt.size * fanOut;
@@ -209,13 +215,17 @@ async function rawTemporal(servers: Servers, count: number, mode: 'naive' | 'bes
   const before = readings();
   const started = performance.now();
   await worker.runUntil(
-    pool(Array.from({ length: count }, (_, i) => i), CONCURRENCY, async (i) => {
-      const workflowId = `raw-${mode}-${Date.now()}-${i}`;
-      if (mode === 'naive') return client.workflow.execute('rawWorkflow', { taskQueue, workflowId });
-      const handle = await client.workflow.start('rawLocalWorkflow', { taskQueue, workflowId, requestEagerStart: true });
-      if (handle.eagerlyStarted) eager += 1;
-      return handle.result();
-    }),
+    pool(
+      Array.from({ length: count }, (_, i) => i),
+      CONCURRENCY,
+      async (i) => {
+        const workflowId = `raw-${mode}-${Date.now()}-${i}`;
+        if (mode === 'naive') return client.workflow.execute('rawWorkflow', { taskQueue, workflowId });
+        const handle = await client.workflow.start('rawLocalWorkflow', { taskQueue, workflowId, requestEagerStart: true });
+        if (handle.eagerlyStarted) eager += 1;
+        return handle.result();
+      },
+    ),
   );
   const seconds = (performance.now() - started) / 1000;
   const after = readings();
@@ -235,10 +245,19 @@ async function rawHttp(count: number) {
   const agent = new Agent({ connections: 64 });
   const body = JSON.stringify({ blob: 'x'.repeat(1012) });
   const started = performance.now();
-  await pool(Array.from({ length: count }, (_, i) => i), CONCURRENCY, async (i) => {
-    const response = await request(receiver.url, { method: 'POST', body, dispatcher: agent, headers: { 'message-id': `raw-${i}`, 'content-type': 'application/json' } });
-    await response.body.dump();
-  });
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    CONCURRENCY,
+    async (i) => {
+      const response = await request(receiver.url, {
+        method: 'POST',
+        body,
+        dispatcher: agent,
+        headers: { 'message-id': `raw-${i}`, 'content-type': 'application/json' },
+      });
+      await response.body.dump();
+    },
+  );
   const perSecond = count / ((performance.now() - started) / 1000);
   await agent.close();
   await receiver.close();
@@ -272,16 +291,30 @@ async function main(): Promise<void> {
     },
   });
   const bench = new Bench(hookflow, servers);
-  const results: Record<string, unknown> = { quick: QUICK, startedAt: new Date().toISOString(), commit: gitCommit(), machine: { cores: 2 }, messages: MESSAGES, concurrency: CONCURRENCY };
+  const results: Record<string, unknown> = {
+    quick: QUICK,
+    startedAt: new Date().toISOString(),
+    commit: gitCommit(),
+    machine: { cores: 2 },
+    messages: MESSAGES,
+    concurrency: CONCURRENCY,
+  };
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const jsonFile = path.join(dir, `bench-${stamp}.json`);
   // Every section's figures are printed and saved as soon as it ends, so a run cut short keeps them.
-  const save = () => writeFileSync(jsonFile, JSON.stringify(results, (key, value) => (key === 'endToEndSamples' ? undefined : value), 2));
+  const save = () =>
+    writeFileSync(
+      jsonFile,
+      JSON.stringify(results, (key, value) => (key === 'endToEndSamples' ? undefined : value), 2),
+    );
   const row = (k: string, v: string) => process.stdout.write(`${k.padEnd(40)} ${v}\n`);
   const deliveredRow = (name: string, r: ThroughputResult) => {
-    row(`delivered, ${name}`, `${r.messagesPerSecond.toFixed(1)} msg/s  ${r.deliveriesPerSecond.toFixed(1)} deliveries/s  (${r.deliveries}/${r.accepted * r.endpoints})`);
+    row(
+      `delivered, ${name}`,
+      `${r.messagesPerSecond.toFixed(1)} msg/s  ${r.deliveriesPerSecond.toFixed(1)} deliveries/s  (${r.deliveries}/${r.accepted * r.endpoints})`,
+    );
     row('  CPU, share of one core', cpuText(r.cpu));
     row('  CPU ms per delivered message', cpuMsText(r.cpuMsPerMessage));
   };
@@ -291,22 +324,40 @@ async function main(): Promise<void> {
     const burst = await bench.throughput('one', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
     results.burst = burst;
     save();
-    row('sendMessage, 50 clients, 1 KiB', `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`);
+    row(
+      'sendMessage, 50 clients, 1 KiB',
+      `p50 ${ms(burst.ingest.p50)}  p99 ${ms(burst.ingest.p99)}  max ${ms(burst.ingest.max)}  ${burst.ingest.requestsPerSecond.toFixed(1)} req/s`,
+    );
     row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
     deliveredRow('1 endpoint, 1 KiB', burst);
 
     // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
     // exporter) and on the one that records them while it is scraped every 5 s (Prometheus's default is
     // 15 s), alternated METRICS_ROUNDS times so that drift in the shared machine's load hits both alike.
-    const scrapeUrls = [hookflow.apiUrl.replace(/\/graphql$/, '/metrics'), `http://127.0.0.1:${metricsPorts.worker}/metrics`, `http://127.0.0.1:${metricsPorts.sdk}/metrics`];
+    const scrapeUrls = [
+      hookflow.apiUrl.replace(/\/graphql$/, '/metrics'),
+      `http://127.0.0.1:${metricsPorts.worker}/metrics`,
+      `http://127.0.0.1:${metricsPorts.sdk}/metrics`,
+    ];
     const metricsCost: { withoutMetrics: ThroughputResult[]; withMetrics: ThroughputResult[] } = { withoutMetrics: [], withMetrics: [] };
     results.metricsCost = metricsCost;
     const unmetered = await startHookflow(servers, { env: { HOOKFLOW_METRICS: 'false' } });
     try {
       for (let round = 0; round < METRICS_ROUNDS; round++) {
         say(`metrics cost, round ${round + 1} of ${METRICS_ROUNDS}: without metrics, then with them`);
-        metricsCost.withoutMetrics.push(await new Bench(unmetered, servers).throughput(`metricsOff${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
-        const scraper = setInterval(() => scrapeUrls.forEach((url) => void fetch(url).then((r) => r.text()).catch(() => undefined)), 5_000);
+        metricsCost.withoutMetrics.push(
+          await new Bench(unmetered, servers).throughput(`metricsOff${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }),
+        );
+        const scraper = setInterval(
+          () =>
+            scrapeUrls.forEach(
+              (url) =>
+                void fetch(url)
+                  .then((r) => r.text())
+                  .catch(() => undefined),
+            ),
+          5_000,
+        );
         try {
           metricsCost.withMetrics.push(await bench.throughput(`metricsOn${round}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 }));
         } finally {
@@ -321,28 +372,58 @@ async function main(): Promise<void> {
     /** Worker CPU per delivered message, in ms: the direct cost, less sensitive to the machine's other load than the rate. */
     const workerCpuMs = (runs: ThroughputResult[]) => runs.reduce((sum, r) => sum + ((r.cpu.worker ?? 0) * r.seconds * 1000) / r.deliveries, 0) / runs.length;
     const [off, on] = [metricsCost.withoutMetrics, metricsCost.withMetrics];
-    row('delivered, 1 KiB, metrics off | on', `${rate(off).toFixed(1)} | ${rate(on).toFixed(1)} msg/s  (on/off ${(rate(on) / rate(off)).toFixed(2)}; rounds ${off.map((r, i) => `${r.messagesPerSecond.toFixed(1)}|${on[i]!.messagesPerSecond.toFixed(1)}`).join(', ')})`);
+    row(
+      'delivered, 1 KiB, metrics off | on',
+      `${rate(off).toFixed(1)} | ${rate(on).toFixed(1)} msg/s  (on/off ${(rate(on) / rate(off)).toFixed(2)}; rounds ${off.map((r, i) => `${r.messagesPerSecond.toFixed(1)}|${on[i]!.messagesPerSecond.toFixed(1)}`).join(', ')})`,
+    );
     row('  worker CPU per message, off | on', `${workerCpuMs(off).toFixed(1)} | ${workerCpuMs(on).toFixed(1)} ms`);
 
     // End to end at half that rate, sent open-loop.
-    const half = await bench.throughput('half', { messages: Math.ceil(MESSAGES / 2), fanOut: 1, payloadBytes: 1024, ratePerSecond: burst.messagesPerSecond / 2 });
+    const half = await bench.throughput('half', {
+      messages: Math.ceil(MESSAGES / 2),
+      fanOut: 1,
+      payloadBytes: 1024,
+      ratePerSecond: burst.messagesPerSecond / 2,
+    });
     results.half = half;
     save();
-    row(`end to end at half rate (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`, `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`);
+    row(
+      `end to end at half rate (${(burst.messagesPerSecond / 2).toFixed(1)}/s)`,
+      `p50 ${ms(half.endToEnd.p50)}  p95 ${ms(half.endToEnd.p95)}  p99 ${ms(half.endToEnd.p99)}`,
+    );
     row('  sendMessage at half rate', `p50 ${ms(half.ingest.p50)}  p99 ${ms(half.ingest.p99)}`);
 
     // Live events at half the maximum rate: one subscriber, then LIVE_SUBSCRIPTIONS of them.
     const liveRate = burst.messagesPerSecond / 2;
     const liveRow = (name: string, r: Awaited<ReturnType<typeof measureLive>>) => {
-      row(name, `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events, ${r.duplicates} duplicates)`);
+      row(
+        name,
+        `p50 ${ms(r.latency.p50)}  p99 ${ms(r.latency.p99)}  max ${ms(r.latency.max)}  (${r.received}/${r.expected} events, ${r.duplicates} duplicates)`,
+      );
       row('  API RSS: before / subscribed / after', `${r.apiRssMb.before} / ${r.apiRssMb.subscribed} / ${r.apiRssMb.after} MB`);
       row('  CPU, share of one core', cpuText(r.cpu));
     };
-    const liveOne = await measureLive({ hookflow, label: 'one', subscriptions: 1, messages: Math.ceil(MESSAGES / 2), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    const liveOne = await measureLive({
+      hookflow,
+      label: 'one',
+      subscriptions: 1,
+      messages: Math.ceil(MESSAGES / 2),
+      ratePerSecond: liveRate,
+      readings: () => bench.readings(),
+      say,
+    });
     results.liveOne = liveOne;
     save();
     liveRow(`attempt recorded → subscriber (${liveRate.toFixed(1)}/s)`, liveOne);
-    const liveMany = await measureLive({ hookflow, label: 'many', subscriptions: LIVE_SUBSCRIPTIONS, messages: Math.ceil(MESSAGES / 4), ratePerSecond: liveRate, readings: () => bench.readings(), say });
+    const liveMany = await measureLive({
+      hookflow,
+      label: 'many',
+      subscriptions: LIVE_SUBSCRIPTIONS,
+      messages: Math.ceil(MESSAGES / 4),
+      ratePerSecond: liveRate,
+      readings: () => bench.readings(),
+      say,
+    });
     results.liveMany = liveMany;
     save();
     liveRow(`  the same, ${LIVE_SUBSCRIPTIONS} subscriptions`, liveMany);
@@ -383,7 +464,10 @@ async function main(): Promise<void> {
     results.rawTemporalBest = best;
     results.ratioToRawTemporalBest = burst.messagesPerSecond / best.workflowsPerSecond;
     save();
-    row('raw Temporal, best (local, eager)', `${best.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/best ${(results.ratioToRawTemporalBest as number).toFixed(2)}  (${best.eagerlyStarted}/${MESSAGES} started eagerly)`);
+    row(
+      'raw Temporal, best (local, eager)',
+      `${best.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/best ${(results.ratioToRawTemporalBest as number).toFixed(2)}  (${best.eagerlyStarted}/${MESSAGES} started eagerly)`,
+    );
     row('  CPU, share of one core', cpuText(best.cpu, true));
     row('  CPU ms per workflow', cpuMsText(best.cpuMsPerMessage, true));
     say(`raw HTTP: ${MESSAGES * 5} POSTs`);
@@ -398,7 +482,10 @@ async function main(): Promise<void> {
     results.receiver = receiver;
     save();
     for (const f of receiver) {
-      row(`receiver (${f.store}), ${f.connections} connections`, `${f.acksPerSecond} acks/s  ack p50 ${ms(f.ackMs.p50)}  p99 ${ms(f.ackMs.p99)}  processed ${f.processedPerSecond}/s`);
+      row(
+        `receiver (${f.store}), ${f.connections} connections`,
+        `${f.acksPerSecond} acks/s  ack p50 ${ms(f.ackMs.p50)}  p99 ${ms(f.ackMs.p99)}  processed ${f.processedPerSecond}/s`,
+      );
     }
 
     writeFileSync(
@@ -411,7 +498,6 @@ async function main(): Promise<void> {
         { label: 'first of 50 endpoints', values: fanOut.fifty!.endToEndSamples },
       ]),
     );
-
   };
 
   try {
@@ -435,7 +521,10 @@ async function main(): Promise<void> {
         onPoint: (g) => {
           growth.push(g);
           save();
-          row(`history @ ${g.storedMessages} stored`, `by type ${ms(g.queryByTypeMs)}  +totalCount ${ms(g.queryByTypeWithCountMs)}  by endpoint ${ms(g.queryByEndpointMs)}  page 2 ${ms(g.secondPageMs)}`);
+          row(
+            `history @ ${g.storedMessages} stored`,
+            `by type ${ms(g.queryByTypeMs)}  +totalCount ${ms(g.queryByTypeWithCountMs)}  by endpoint ${ms(g.queryByEndpointMs)}  page 2 ${ms(g.secondPageMs)}`,
+          );
           row(`  message(id) @ ${g.storedMessages} stored`, ms(g.messageByIdMs));
           row(`retention @ ${g.storedMessages} stored`, `${g.retentionDeleted} deleted in ${g.retentionSeconds.toFixed(1)} s (${g.retentionBatches} batches)`);
         },

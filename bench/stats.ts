@@ -76,10 +76,14 @@ export function svgCdf(title: string, series: { label: string; values: number[] 
   for (let decade = Math.floor(Math.log10(lo)); decade <= Math.ceil(Math.log10(hi)); decade++) {
     const v = 10 ** decade;
     if (v < lo || v > hi) continue;
-    ticks.push(`<line x1="${x(v)}" y1="${top}" x2="${x(v)}" y2="${height - bottom}" stroke="#ddd"/><text x="${x(v) - 10}" y="${height - bottom + 16}" font-size="11" font-family="sans-serif">${v} ms</text>`);
+    ticks.push(
+      `<line x1="${x(v)}" y1="${top}" x2="${x(v)}" y2="${height - bottom}" stroke="#ddd"/><text x="${x(v) - 10}" y="${height - bottom + 16}" font-size="11" font-family="sans-serif">${v} ms</text>`,
+    );
   }
   for (const q of [0.5, 0.95, 0.99]) {
-    ticks.push(`<line x1="${left}" y1="${y(q)}" x2="${width - right}" y2="${y(q)}" stroke="#eee"/><text x="10" y="${y(q) + 4}" font-size="11" font-family="sans-serif">p${Math.round(q * 100)}</text>`);
+    ticks.push(
+      `<line x1="${left}" y1="${y(q)}" x2="${width - right}" y2="${y(q)}" stroke="#eee"/><text x="10" y="${y(q) + 4}" font-size="11" font-family="sans-serif">p${Math.round(q * 100)}</text>`,
+    );
   }
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`,

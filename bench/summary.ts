@@ -36,7 +36,8 @@ interface GrowthFigures {
   retentionSeconds: number;
 }
 
-const round = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits);
+const round = (v: number | null | undefined, digits = 2) =>
+  v === null || v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits;
 
 /** The growth point closest to `level` stored messages (seeding tops up to it, so within a few). */
 function at(growth: GrowthFigures[] | undefined, level: number): GrowthFigures | undefined {

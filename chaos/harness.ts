@@ -47,7 +47,14 @@ export async function startServers(dir?: string): Promise<Servers> {
   const root = dir ?? mkdtempSync(path.join(os.tmpdir(), 'hookflow-chaos-'));
   const [temporalPort, mongoPort] = [await freePort(), await freePort()];
   const startTemporal = () =>
-    startTemporalDevServer({ binary: temporalServer.binary, kind: temporalServer.kind, port: temporalPort, uiPort: null, dbFile: path.join(root, 'temporal.db'), namespace: 'default' });
+    startTemporalDevServer({
+      binary: temporalServer.binary,
+      kind: temporalServer.kind,
+      port: temporalPort,
+      uiPort: null,
+      dbFile: path.join(root, 'temporal.db'),
+      namespace: 'default',
+    });
   const startMongo = () => startFerretDb({ binary: ferretBinary, port: mongoPort, sqliteDir: path.join(root, 'ferretdb') });
   let temporal: ChildServer = await startTemporal();
   let ferret: ChildServer & { uri: string } = await startMongo();

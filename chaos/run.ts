@@ -14,7 +14,9 @@ const limitMinutes = Number(process.env.CHAOS_TIMEOUT_MINUTES ?? 15);
 
 function print(rows: Row[]): void {
   const header = ['scenario', 'accepted', 'delivered', 'duplicates', 'lost', 'recovery s', 'notes'];
-  const cells = rows.map((r) => [r.scenario, r.accepted, r.delivered, r.duplicates, r.lost, r.recoverySeconds === null ? '-' : r.recoverySeconds.toFixed(1), r.notes].map(String));
+  const cells = rows.map((r) =>
+    [r.scenario, r.accepted, r.delivered, r.duplicates, r.lost, r.recoverySeconds === null ? '-' : r.recoverySeconds.toFixed(1), r.notes].map(String),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (i === 6 ? 0 : c[i]!.length))));
   const line = (c: string[]) => c.map((v, i) => (i === 6 ? v : i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
   process.stdout.write(`\n${line(header)}\n${cells.map(line).join('\n')}\n`);
@@ -47,10 +49,19 @@ async function main(): Promise<number> {
         const result = await run();
         rows.push(result);
         if ('classes' in result) {
-          for (const [receiver, outcome] of Object.entries(result.classes as Record<string, string>)) process.stderr.write(`[chaos]   ${receiver}: ${outcome}\n`);
+          for (const [receiver, outcome] of Object.entries(result.classes as Record<string, string>))
+            process.stderr.write(`[chaos]   ${receiver}: ${outcome}\n`);
         }
       } catch (error) {
-        rows.push({ scenario: name, accepted: 0, delivered: 0, duplicates: 0, lost: 1, recoverySeconds: null, notes: `crashed: ${(error as Error).message.split('\n')[0]}` });
+        rows.push({
+          scenario: name,
+          accepted: 0,
+          delivered: 0,
+          duplicates: 0,
+          lost: 1,
+          recoverySeconds: null,
+          notes: `crashed: ${(error as Error).message.split('\n')[0]}`,
+        });
       }
       process.stderr.write(`[chaos] ${name} done in ${((Date.now() - scenarioStart) / 1000).toFixed(1)} s\n`);
     }

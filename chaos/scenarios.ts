@@ -59,7 +59,9 @@ async function explainUndelivered(scenario: string, hookflow: Hookflow, receiver
   const rows = await hookflow.mongo.collections.deliveries.find({ messageId: { $in: undelivered } }).toArray();
   const byStatus: Record<string, number> = {};
   for (const r of rows) byStatus[`${r.status}/${r.attemptCount} attempts`] = (byStatus[`${r.status}/${r.attemptCount} attempts`] ?? 0) + 1;
-  process.stderr.write(`[chaos] ${scenario}: ${undelivered.length} not delivered; their rows: ${JSON.stringify(byStatus)}; e.g. ${undelivered.slice(0, 3).join(', ')}\n`);
+  process.stderr.write(
+    `[chaos] ${scenario}: ${undelivered.length} not delivered; their rows: ${JSON.stringify(byStatus)}; e.g. ${undelivered.slice(0, 3).join(', ')}\n`,
+  );
 }
 
 async function row(
@@ -103,9 +105,13 @@ export function workerKilled(servers: Servers, count: number): Promise<Row> {
   return withHookflow(servers, {}, async (hookflow, receiver) => {
     await createEndpoint(hookflow, { url: receiver.url, retryPolicy: fastRetries });
     const accepted = new Set<string>();
-    const sending = pool(Array.from({ length: count }, (_, i) => i), 10, async (i) => {
-      accepted.add(await sendUntilAccepted(hookflow, { eventType: 'chaos.worker', payload: { i }, idempotencyKey: `w-${i}` }));
-    });
+    const sending = pool(
+      Array.from({ length: count }, (_, i) => i),
+      10,
+      async (i) => {
+        accepted.add(await sendUntilAccepted(hookflow, { eventType: 'chaos.worker', payload: { i }, idempotencyKey: `w-${i}` }));
+      },
+    );
     await receiver.waitFor(Math.ceil(count / 4), 120_000);
     await hookflow.worker.kill();
     await sleep(1000);
@@ -140,12 +146,22 @@ export function apiKilled(servers: Servers, count: number): Promise<Row> {
     });
     await killer;
     const restartedAt = Date.now();
-    const retried = await pool(keys, 20, async (key, i) =>
-      firstTry[i] ?? (await sendUntilAccepted(hookflow, { eventType: 'chaos.api', payload: { i }, idempotencyKey: key })),
+    const retried = await pool(
+      keys,
+      20,
+      async (key, i) => firstTry[i] ?? (await sendUntilAccepted(hookflow, { eventType: 'chaos.api', payload: { i }, idempotencyKey: key })),
     );
     const accepted = new Set(retried);
     const stored = await hookflow.mongo.collections.messages.countDocuments({ idempotencyKey: { $in: keys } });
-    const result = await row('API killed (SIGKILL)', hookflow, receiver, accepted, restartedAt, 180_000, `${failedCalls} calls failed and were retried; ${stored} messages for ${count} keys`);
+    const result = await row(
+      'API killed (SIGKILL)',
+      hookflow,
+      receiver,
+      accepted,
+      restartedAt,
+      180_000,
+      `${failedCalls} calls failed and were retried; ${stored} messages for ${count} keys`,
+    );
     if (accepted.size !== count || stored !== count) result.lost += Math.abs(count - stored) + (count - accepted.size);
     return result;
   });
@@ -158,9 +174,18 @@ function serverRestarted(kind: 'temporal' | 'mongo', servers: Servers, count: nu
     const accepted = new Set<string>();
     const send = (i: number) => sendUntilAccepted(hookflow, { eventType: `chaos.${kind}`, payload: { i }, idempotencyKey: `${kind}-${i}` }, 300_000);
     const half = Math.floor(count / 2);
-    for (const id of await pool(Array.from({ length: half }, (_, i) => i), 10, send)) accepted.add(id);
+    for (const id of await pool(
+      Array.from({ length: half }, (_, i) => i),
+      10,
+      send,
+    ))
+      accepted.add(id);
     const restart = kind === 'temporal' ? servers.restartTemporal(2000) : servers.restartMongo(2000);
-    const rest = pool(Array.from({ length: count - half }, (_, i) => half + i), 10, send);
+    const rest = pool(
+      Array.from({ length: count - half }, (_, i) => half + i),
+      10,
+      send,
+    );
     await restart;
     const restartedAt = Date.now();
     for (const id of await rest) accepted.add(id);
@@ -196,7 +221,11 @@ export function misbehavingReceivers(servers: Servers, timeoutMs = 15_000): Prom
       const before = hookflow.worker.resources();
       const endpoints: Record<string, string> = {};
       for (const [name, r] of Object.entries(receivers)) {
-        endpoints[name] = await createEndpoint(hookflow, { url: r.url, eventTypes: [`mis.${Object.keys(endpoints).length}`], retryPolicy: { maxRetries: 0, retriesUntilFailure: 0 } });
+        endpoints[name] = await createEndpoint(hookflow, {
+          url: r.url,
+          eventTypes: [`mis.${Object.keys(endpoints).length}`],
+          retryPolicy: { maxRetries: 0, retriesUntilFailure: 0 },
+        });
       }
       const accepted = new Set<string>();
       const messageOf: Record<string, string> = {};
@@ -211,7 +240,8 @@ export function misbehavingReceivers(servers: Servers, timeoutMs = 15_000): Prom
         for (const [name, messageId] of Object.entries(messageOf)) {
           if (classes[name]) continue;
           const attempt = await hookflow.mongo.collections.attempts.findOne({ messageId });
-          if (attempt) classes[name] = attempt.succeeded ? `ok (${attempt.statusCode}, ${attempt.responseBody?.length ?? 0} bytes kept)` : (attempt.error ?? 'no error');
+          if (attempt)
+            classes[name] = attempt.succeeded ? `ok (${attempt.statusCode}, ${attempt.responseBody?.length ?? 0} bytes kept)` : (attempt.error ?? 'no error');
         }
         await sleep(250);
       }
@@ -247,8 +277,10 @@ export function burst(servers: Servers, count: number, endpointCount = 10, faili
       }
       const started = Date.now();
       const accepted = new Set<string>();
-      for (const id of await pool(Array.from({ length: count }, (_, i) => i), 10, (i) =>
-        sendUntilAccepted(hookflow, { eventType: 'chaos.burst', payload: { i }, idempotencyKey: `b-${i}` }),
+      for (const id of await pool(
+        Array.from({ length: count }, (_, i) => i),
+        10,
+        (i) => sendUntilAccepted(hookflow, { eventType: 'chaos.burst', payload: { i }, idempotencyKey: `b-${i}` }),
       )) {
         accepted.add(id);
       }
@@ -292,11 +324,21 @@ export function concurrentDuplicates(servers: Servers, calls = 50): Promise<Row>
   return withHookflow(servers, {}, async (hookflow, receiver) => {
     await createEndpoint(hookflow, { url: receiver.url });
     const key = `dup-${randomUUID()}`;
-    const ids = await Promise.all(Array.from({ length: calls }, () => sendOnce(hookflow, { eventType: 'chaos.dup', payload: { once: true }, idempotencyKey: key })));
+    const ids = await Promise.all(
+      Array.from({ length: calls }, () => sendOnce(hookflow, { eventType: 'chaos.dup', payload: { once: true }, idempotencyKey: key })),
+    );
     const distinct = new Set(ids.filter((id): id is string => id !== null));
     const failed = ids.filter((id) => id === null).length;
     const stored = await hookflow.mongo.collections.messages.countDocuments({ idempotencyKey: key });
-    const result = await row(`${calls} concurrent calls, one idempotency key`, hookflow, receiver, distinct, Date.now(), 30_000, `${distinct.size} distinct id(s), ${stored} stored, ${failed} calls failed`);
+    const result = await row(
+      `${calls} concurrent calls, one idempotency key`,
+      hookflow,
+      receiver,
+      distinct,
+      Date.now(),
+      30_000,
+      `${distinct.size} distinct id(s), ${stored} stored, ${failed} calls failed`,
+    );
     await sleep(1000);
     const again = counted(receiver, distinct);
     result.duplicates = again.duplicates;

@@ -26,15 +26,7 @@ export interface EndpointServiceDeps {
   now?: () => Date;
 }
 
-export function createEndpointService({
-  db,
-  secretBox,
-  urlPolicy,
-  rotationOverlapMs,
-  temporal,
-  taskQueue,
-  now = () => new Date(),
-}: EndpointServiceDeps) {
+export function createEndpointService({ db, secretBox, urlPolicy, rotationOverlapMs, temporal, taskQueue, now = () => new Date() }: EndpointServiceDeps) {
   const store = createStore(db, now);
   const startLifecycle = (endpoint: EndpointDoc) => startEndpointWorkflow(temporal, taskQueue, endpoint);
 
@@ -103,9 +95,7 @@ export function createEndpointService({
       const at = now();
       const previousSecretExpiresAt = new Date(at.getTime() + rotationOverlapMs);
       const secret = generateSecret();
-      const kept = endpoint.secrets
-        .map((s) => (s.expiresAt === null ? { ...s, expiresAt: previousSecretExpiresAt } : s))
-        .filter((s) => s.expiresAt! > at);
+      const kept = endpoint.secrets.map((s) => (s.expiresAt === null ? { ...s, expiresAt: previousSecretExpiresAt } : s)).filter((s) => s.expiresAt! > at);
       const secrets = [{ sealed: secretBox.seal(secret), expiresAt: null }, ...kept];
       await store.endpoints.setSecrets(id, secrets);
       return { endpoint: { ...endpoint, secrets }, secret, previousSecretExpiresAt };
@@ -166,7 +156,9 @@ export function createEndpointService({
       await publishLiveEvents(db, endpointDeletedEvents(endpoint, cancelled, deletedAt));
       // The endpoint's redelivery needs no signal: its next attempt finds the delivery cancelled.
       const deliveryRuns = new Set(cancelled.filter((d) => d.status !== 'PARKED' && d.workflowId.startsWith('deliver-')).map((d) => d.workflowId));
-      await Promise.all([...deliveryRuns].map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))));
+      await Promise.all(
+        [...deliveryRuns].map((workflowId) => ignoreClosed(temporal.workflow.getHandle(workflowId).signal(cancelDeliverySignal, { endpointId: id }))),
+      );
       await ignoreClosed(temporal.workflow.getHandle(endpointWorkflowId(id)).signal(endpointDeletedSignal));
       return { ...endpoint, deletedAt };
     },
@@ -177,10 +169,14 @@ export function createEndpointService({
       let range = {};
       if (after) {
         const from = await db.endpointEvents.findOne({ _id: after });
-        if (!from || from.endpointId !== endpointId) throw new UserError('INVALID_CURSOR', 'after: not the id of one of this endpoint\'s events', 'after');
+        if (!from || from.endpointId !== endpointId) throw new UserError('INVALID_CURSOR', "after: not the id of one of this endpoint's events", 'after');
         range = { $or: [{ at: { $gt: from.at } }, { at: from.at, _id: { $gt: from._id } }] };
       }
-      return db.endpointEvents.find({ endpointId, ...range }).sort({ at: 1, _id: 1 }).limit(size).toArray();
+      return db.endpointEvents
+        .find({ endpointId, ...range })
+        .sort({ at: 1, _id: 1 })
+        .limit(size)
+        .toArray();
     },
   };
   return service;

@@ -36,7 +36,11 @@ export function createHistoryService(db: Collections, endpoints: EndpointService
       const since = new Date(now().getTime() - DAY_MS);
       const window = { endpointId, startedAt: { $gte: since } };
       const latest = (succeeded: boolean) =>
-        db.attempts.find({ ...window, succeeded }, { projection: { startedAt: 1 } }).sort({ startedAt: -1 }).limit(1).next();
+        db.attempts
+          .find({ ...window, succeeded }, { projection: { startedAt: 1 } })
+          .sort({ startedAt: -1 })
+          .limit(1)
+          .next();
       const [succeeded, failed, lastSuccess, lastFailure] = await Promise.all([
         db.attempts.countDocuments({ ...window, succeeded: true }),
         db.attempts.countDocuments({ ...window, succeeded: false }),

@@ -71,7 +71,10 @@ async function main(): Promise<void> {
   writeChildPids(dataDir, children);
 
   // The embedded dev server is plaintext; a configured TEMPORAL_ADDRESS brings its TLS and API key settings.
-  const addresses = { temporal: config.TEMPORAL_ADDRESS ? loadTemporalTarget(temporalAddress) : { address: temporalAddress, namespace: config.TEMPORAL_NAMESPACE }, mongoUri };
+  const addresses = {
+    temporal: config.TEMPORAL_ADDRESS ? loadTemporalTarget(temporalAddress) : { address: temporalAddress, namespace: config.TEMPORAL_NAMESPACE },
+    mongoUri,
+  };
   const mongo = await connectMongoPart(config, mongoUri);
   parts.push(mongo);
   const { apiKey, source } = await bootstrapApiKey(config, createTenantService(mongo.collections), true);
@@ -85,7 +88,8 @@ async function main(): Promise<void> {
   say(`  GraphQL API + GraphiQL: ${api.api.url}`);
   say(`  Temporal Web UI:        ${uiUrl}`);
   say(`  Metrics and health:     ${api.api.url.replace(/\/graphql$/, '')}/metrics  /healthz  /readyz`);
-  if (config.HOOKFLOW_METRICS && config.HOOKFLOW_SDK_METRICS_PORT !== 0) say(`  Temporal SDK metrics:   http://${config.HOST}:${config.HOOKFLOW_SDK_METRICS_PORT}/metrics`);
+  if (config.HOOKFLOW_METRICS && config.HOOKFLOW_SDK_METRICS_PORT !== 0)
+    say(`  Temporal SDK metrics:   http://${config.HOST}:${config.HOOKFLOW_SDK_METRICS_PORT}/metrics`);
   say(`  API key:                ${apiKey ?? '(not shown)'}  [${source}]`);
   say(`  Send it as:             Authorization: Bearer <api key>`);
   if (config.HOOKFLOW_ADMIN_TOKEN) say(`  Admin token:            kept in ${path.join(dataDir, 'admin-token')} or HOOKFLOW_ADMIN_TOKEN (tenants and keys)`);
@@ -101,7 +105,9 @@ function embeddedDefaults(config: Config, say: (line: string) => void): Config {
   const allowHttp = process.env.HOOKFLOW_ALLOW_HTTP === undefined ? true : config.HOOKFLOW_ALLOW_HTTP;
   const allowPrivate = process.env.HOOKFLOW_ALLOW_PRIVATE_URLS === undefined ? 'true' : config.HOOKFLOW_ALLOW_PRIVATE_URLS;
   if (allowHttp && allowPrivate === 'true') {
-    say('embedded mode: endpoints may use http and private addresses (HOOKFLOW_ALLOW_HTTP=true, HOOKFLOW_ALLOW_PRIVATE_URLS=true); set them to false to test the SSRF guard');
+    say(
+      'embedded mode: endpoints may use http and private addresses (HOOKFLOW_ALLOW_HTTP=true, HOOKFLOW_ALLOW_PRIVATE_URLS=true); set them to false to test the SSRF guard',
+    );
   }
   return { ...withSecrets, HOOKFLOW_ALLOW_HTTP: allowHttp, HOOKFLOW_ALLOW_PRIVATE_URLS: allowPrivate };
 }

@@ -101,7 +101,14 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
     /** Deliveries by `_id`, in the order the message was routed. */
     async deliveries(message: MessageDoc): Promise<DeliveryView[]> {
       if (message.endpointIds.length === 0) return [];
-      const rows = new Map((await findByIds(db.deliveries, message.endpointIds.map((e) => deliveryId(message._id, e)))).map((d) => [d.endpointId, d]));
+      const rows = new Map(
+        (
+          await findByIds(
+            db.deliveries,
+            message.endpointIds.map((e) => deliveryId(message._id, e)),
+          )
+        ).map((d) => [d.endpointId, d]),
+      );
       return message.endpointIds.map((endpointId) => rows.get(endpointId) ?? newDeliveryRows({ ...message, endpointIds: [endpointId] })[0]!);
     },
 
@@ -176,7 +183,10 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
       await store.deliveries.ensureForMessage(message);
       const row = await store.deliveries.get(deliveryId(messageId, endpointId));
       if (row?.status === 'WAITING') {
-        throw new UserError('DELIVERY_WAITING', `message ${JSON.stringify(messageId)} waits for its turn behind an earlier message of ordering key ${JSON.stringify(message.orderingKey)}; it is delivered in that order, and can be resent once it has been`);
+        throw new UserError(
+          'DELIVERY_WAITING',
+          `message ${JSON.stringify(messageId)} waits for its turn behind an earlier message of ordering key ${JSON.stringify(message.orderingKey)}; it is delivered in that order, and can be resent once it has been`,
+        );
       }
       await startRedelivery(temporal, taskQueue, tenantId, endpointId, [messageId]);
       return (await store.deliveries.get(deliveryId(messageId, endpointId)))!;

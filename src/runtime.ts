@@ -84,7 +84,13 @@ export interface WorkerPartOptions {
   opsServer: boolean;
 }
 
-export async function startWorkerPart(config: Config, log: Logger, addresses: Addresses, mongo: Mongo, options: WorkerPartOptions = { opsServer: true }): Promise<Part> {
+export async function startWorkerPart(
+  config: Config,
+  log: Logger,
+  addresses: Addresses,
+  mongo: Mongo,
+  options: WorkerPartOptions = { opsServer: true },
+): Promise<Part> {
   installTemporalRuntime(config, log);
   setMetricsRecording(config.HOOKFLOW_METRICS);
   const tracing = startTracing('hookflow-worker', log);
@@ -218,11 +224,7 @@ export function embeddedSecrets(config: Config): Config {
  * The first tenant's key: HOOKFLOW_API_KEY if set; else the key kept in the data directory; else a
  * new one, kept there (mode 0600) when a data directory is in use, and printed by the caller.
  */
-export async function bootstrapApiKey(
-  config: Config,
-  tenants: TenantService,
-  keepInDataDir: boolean,
-): Promise<{ apiKey: string | null; source: string }> {
+export async function bootstrapApiKey(config: Config, tenants: TenantService, keepInDataDir: boolean): Promise<{ apiKey: string | null; source: string }> {
   if (config.HOOKFLOW_API_KEY) {
     await tenants.ensureDefaultTenant(config.HOOKFLOW_API_KEY);
     return { apiKey: config.HOOKFLOW_API_KEY, source: 'HOOKFLOW_API_KEY' };
@@ -250,10 +252,7 @@ export async function bootstrapApiKey(
  * `npm run worker` and `npm run api`: config, logger, MongoDB, then `start` adds the role's parts. A
  * signal or a failed start stops what was started, in reverse order.
  */
-export function runEntryPoint(
-  role: string,
-  start: (config: Config, log: Logger, addresses: Addresses, mongo: Mongo, parts: Part[]) => Promise<void>,
-): void {
+export function runEntryPoint(role: string, start: (config: Config, log: Logger, addresses: Addresses, mongo: Mongo, parts: Part[]) => Promise<void>): void {
   const config = loadConfigOrExit();
   const log = createRootLogger(config);
   const parts: Part[] = [];

@@ -96,7 +96,12 @@ export async function enqueueKeyedMessage(temporal: Client, taskQueue: string, m
 }
 
 /** A keyed message's turn at one endpoint: its delivery workflow is told, and started if this is its first turn. */
-export async function proceedKeyedMessage(temporal: Client, taskQueue: string, message: Pick<MessageDoc, 'tenantId' | '_id' | 'eventType' | 'endpointIds' | 'orderingKey' | 'workflowId'>, endpointId: string): Promise<void> {
+export async function proceedKeyedMessage(
+  temporal: Client,
+  taskQueue: string,
+  message: Pick<MessageDoc, 'tenantId' | '_id' | 'eventType' | 'endpointIds' | 'orderingKey' | 'workflowId'>,
+  endpointId: string,
+): Promise<void> {
   await temporal.workflow.signalWithStart('deliverMessage', {
     taskQueue,
     workflowId: message.workflowId,

@@ -57,7 +57,11 @@ const phonesSchema = z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be a ph
 const createEndpointSchema = z.object({
   url: endpointUrlSchema,
   eventTypes: eventTypesSchema.nullish().transform((v) => [...new Set(v ?? [])]),
-  description: z.string().max(1000).nullish().transform((v) => v ?? null),
+  description: z
+    .string()
+    .max(1000)
+    .nullish()
+    .transform((v) => v ?? null),
   retryPolicy: retryPolicyOver(DEFAULT_RETRY_POLICY),
   notifyEmails: emailsSchema.nullish().transform((v) => v ?? []),
   notifyPhones: phonesSchema.nullish().transform((v) => v ?? []),

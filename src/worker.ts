@@ -40,7 +40,8 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     http: { agent, timeoutMs: options.deliveryTimeoutMs, bodyLimit: options.responseBodyLimit },
     // Notifications go to addresses the operator configured, not to tenants' URLs: the SSRF guard,
     // which refuses private addresses, is for the latter only.
-    notifier: typeof options.notifier === 'function' ? options.notifier(new Agent({ connect: { timeout: 10_000 }, keepAliveTimeout: 30_000 })) : options.notifier,
+    notifier:
+      typeof options.notifier === 'function' ? options.notifier(new Agent({ connect: { timeout: 10_000 }, keepAliveTimeout: 30_000 })) : options.notifier,
     temporal: options.temporal,
     taskQueue: options.taskQueue,
     log: options.log.child({ component: 'activities' }),

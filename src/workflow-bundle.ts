@@ -21,8 +21,11 @@ export interface BundleVariant {
 
 export function workflowBundleFile(cacheDir: string, variant: BundleVariant = { tracing: false }): string {
   const hash = createHash('sha256');
-  if (variant.tracing) hash.update(`tracing@${JSON.parse(readFileSync(require.resolve('@temporalio/interceptors-opentelemetry/package.json'), 'utf8')).version}`);
-  for (const name of readdirSync(workflowsDir).filter((n) => n.endsWith('.ts')).sort()) {
+  if (variant.tracing)
+    hash.update(`tracing@${JSON.parse(readFileSync(require.resolve('@temporalio/interceptors-opentelemetry/package.json'), 'utf8')).version}`);
+  for (const name of readdirSync(workflowsDir)
+    .filter((n) => n.endsWith('.ts'))
+    .sort()) {
     hash.update(name).update(readFileSync(path.join(workflowsDir, name)));
   }
   for (const sdk of ['@temporalio/workflow', '@temporalio/worker', '@temporalio/common']) {

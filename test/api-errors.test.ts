@@ -59,7 +59,12 @@ describe('bad input gets a stable code, a message a person can act on, and store
     ['a URL with another scheme', { url: 'ftp://example.com/hook' }, 'INVALID_URL', /http or https/],
     ['a URL with credentials', { url: 'https://user:pw@example.com/hook' }, 'INVALID_URL', /user name or password/],
     ['an event type with spaces', { url: 'https://example.com/h', eventTypes: ['order created'] }, 'INVALID_EVENT_TYPE', /dot-separated/],
-    ['retriesUntilFailure above maxRetries', { url: 'https://example.com/h', retryPolicy: { retriesUntilFailure: 5, maxRetries: 2 } }, 'INVALID_RETRY_POLICY', /must not exceed maxRetries/],
+    [
+      'retriesUntilFailure above maxRetries',
+      { url: 'https://example.com/h', retryPolicy: { retriesUntilFailure: 5, maxRetries: 2 } },
+      'INVALID_RETRY_POLICY',
+      /must not exceed maxRetries/,
+    ],
     ['a zero initial interval', { url: 'https://example.com/h', retryPolicy: { initialIntervalMs: 0 } }, 'INVALID_RETRY_POLICY', /initialIntervalMs/],
     ['an email that is not one', { url: 'https://example.com/h', notifyEmails: ['ops-at-example'] }, 'INVALID_CONTACT', /email/],
     ['a phone not in E.164', { url: 'https://example.com/h', notifyPhones: ['0612345678'] }, 'INVALID_CONTACT', /E\.164/],

@@ -57,7 +57,8 @@ function seriesNames(scrape: Scrape): Set<string> {
 
 test('the dashboard has the panels the issue asks for', () => {
   const titles: string[] = dashboard.panels.map((p: any) => p.title);
-  for (const wanted of [/by result/, /latency/i, /Endpoints by status/, /Lifecycle events/, /task slots/]) expect(titles.some((t) => wanted.test(t))).toBe(true);
+  for (const wanted of [/by result/, /latency/i, /Endpoints by status/, /Lifecycle events/, /task slots/])
+    expect(titles.some((t) => wanted.test(t))).toBe(true);
   expect(metricNames('histogram_quantile(0.99, sum by (le) (rate(x_bucket{a="b"}[5m]))) / y')).toEqual(['x_bucket', 'y']);
 });
 
@@ -66,17 +67,23 @@ test('every metric the dashboard queries is on /metrics (Hookflow) or on the Tem
   // one, so that the SDK reports the metrics of both, and of workflow tasks.
   await stack.useNewTenant();
   const retryPolicy = { maxRetries: 3, retriesUntilFailure: 3, initialIntervalMs: 20, backoffCoefficient: 1, maxIntervalMs: 50, jitter: 0 };
-  await stack.gql(`mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }`, { input: { url: receiver.url, eventTypes: ['dash.test'], retryPolicy } });
+  await stack.gql(`mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }`, {
+    input: { url: receiver.url, eventTypes: ['dash.test'], retryPolicy },
+  });
   await stack.gql(`mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, { input: { eventType: 'dash.test', payload: {} } });
   await receiver.waitFor(2);
 
   const queried = new Set<string>(dashboard.panels.flatMap((p: any) => p.targets.flatMap((t: any) => metricNames(t.expr))));
   expect(queried.size).toBeGreaterThanOrEqual(10);
-  const missing = await eventually(async () => {
-    const available = new Set([...seriesNames(await Scrape.of(`${stack.opsUrl}/metrics`)), ...seriesNames(await Scrape.of(sdkMetricsUrl))]);
-    const absent = [...queried].filter((name) => !available.has(name));
-    return absent.length === 0 ? absent : undefined;
-  }, 20_000, `every queried metric (${[...queried].join(', ')}) to be served`).catch(async (error) => {
+  const missing = await eventually(
+    async () => {
+      const available = new Set([...seriesNames(await Scrape.of(`${stack.opsUrl}/metrics`)), ...seriesNames(await Scrape.of(sdkMetricsUrl))]);
+      const absent = [...queried].filter((name) => !available.has(name));
+      return absent.length === 0 ? absent : undefined;
+    },
+    20_000,
+    `every queried metric (${[...queried].join(', ')}) to be served`,
+  ).catch(async (error) => {
     const sdk = (await Scrape.of(sdkMetricsUrl)).families.map((f) => f.name);
     throw new Error(`${(error as Error).message}\nSDK exporter serves: ${sdk.join(', ')}`);
   });

@@ -50,20 +50,39 @@ test('defect 1: recoverEndpoint on a disabled endpoint strands nothing; reactiva
   const r = await receiver(answer(202));
   const endpointId = await createEndpoint({ url: r.url, retryPolicy: FAST });
   await ok('mutation ($id: ID!) { disableEndpoint(id: $id) { status } }', { id: endpointId });
-  const sent = [await send({ eventType: 'a.b', payload: { n: 3 }, occurredAt: at(3) }), await send({ eventType: 'a.b', payload: { n: 1 }, occurredAt: at(1) }), await send({ eventType: 'a.b', payload: { n: 2 }, occurredAt: at(2) })];
-  await eventually(async () => ((await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'PARKED') || undefined), 15_000, 'all parked');
+  const sent = [
+    await send({ eventType: 'a.b', payload: { n: 3 }, occurredAt: at(3) }),
+    await send({ eventType: 'a.b', payload: { n: 1 }, occurredAt: at(1) }),
+    await send({ eventType: 'a.b', payload: { n: 2 }, occurredAt: at(2) }),
+  ];
+  await eventually(
+    async () => (await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'PARKED') || undefined,
+    15_000,
+    'all parked',
+  );
 
-  const recovered = await ok('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued } }', { id: endpointId, since: new Date(Date.now() - 60_000).toISOString() });
+  const recovered = await ok('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued } }', {
+    id: endpointId,
+    since: new Date(Date.now() - 60_000).toISOString(),
+  });
   expect(recovered.recoverEndpoint.enqueued).toBe(3);
   // The redelivery finds the endpoint disabled and leaves every row PARKED: nothing PENDING, nothing posted.
-  await eventually(async () => ((await stack.temporal.workflow.getHandle(`redeliver-${endpointId}`).describe()).status.name !== 'RUNNING' || undefined), 15_000, 'redelivery to stop');
+  await eventually(
+    async () => (await stack.temporal.workflow.getHandle(`redeliver-${endpointId}`).describe()).status.name !== 'RUNNING' || undefined,
+    15_000,
+    'redelivery to stop',
+  );
   expect((await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).map((d) => d!.status)).toEqual(['PARKED', 'PARKED', 'PARKED']);
   expect(r.requests).toHaveLength(0);
 
   await ok('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', { id: endpointId });
   await r.waitFor(3);
   expect(r.requests.map((q) => JSON.parse(q.body).data.n)).toEqual([1, 2, 3]);
-  await eventually(async () => ((await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'SUCCEEDED') || undefined), 10_000, 'all SUCCEEDED');
+  await eventually(
+    async () => (await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'SUCCEEDED') || undefined,
+    10_000,
+    'all SUCCEEDED',
+  );
 });
 
 test('defect 2: a message routed to 70 endpoints is delivered to each, and maintenance has nothing to fail on', async () => {
@@ -87,7 +106,11 @@ test('defect 3: quick disable/reactivate cycles and a maintenance run never run 
   await ok('mutation ($id: ID!) { disableEndpoint(id: $id) { status } }', { id: endpointId });
   const sent: string[] = [];
   for (let n = 1; n <= 6; n++) sent.push(await send({ eventType: 'a.b', payload: { n }, occurredAt: at(n) }));
-  await eventually(async () => ((await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'PARKED') || undefined), 15_000, 'all parked');
+  await eventually(
+    async () => (await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'PARKED') || undefined,
+    15_000,
+    'all parked',
+  );
 
   const id = { id: endpointId };
   await ok('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', id);
@@ -95,7 +118,11 @@ test('defect 3: quick disable/reactivate cycles and a maintenance run never run 
   await ok('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', id);
   await stack.runMaintenance({ asOf: Date.now() + 120_000 });
   await r.waitFor(6, 20_000);
-  await eventually(async () => ((await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'SUCCEEDED') || undefined), 20_000, 'all SUCCEEDED');
+  await eventually(
+    async () => (await Promise.all(sent.map((m) => deliveryRow(m, endpointId)))).every((d) => d?.status === 'SUCCEEDED') || undefined,
+    20_000,
+    'all SUCCEEDED',
+  );
   expect(ids(r)).toEqual(sent);
 });
 
@@ -115,22 +142,26 @@ test('defect 4: with a notification channel down, the lifecycle workflow waits o
   expect(children.count).toBe(3);
   expect(description.runId).toBe(firstRun);
   await ok('mutation ($id: ID!) { deleteEndpoint(id: $id) { id } }', { id: endpointId });
-  await eventually(async () => ((await handle.describe()).status.name === 'COMPLETED' || undefined), 10_000, 'lifecycle to end');
+  await eventually(async () => (await handle.describe()).status.name === 'COMPLETED' || undefined, 10_000, 'lifecycle to end');
 });
 
 test('defect 5: resendMessage while the delivery is still retrying takes it over: distinct attempt numbers, the old run stops posting', async () => {
   let failing = true;
   const r = await receiver((req, i, res) => answer(failing ? 500 : 202)(req, i, res));
-  const endpointId = await createEndpoint({ url: r.url, retryPolicy: { retriesUntilFailure: 5, maxRetries: 5, initialIntervalMs: 1_500, backoffCoefficient: 1, maxIntervalMs: 1_500, jitter: 0 } });
+  const endpointId = await createEndpoint({
+    url: r.url,
+    retryPolicy: { retriesUntilFailure: 5, maxRetries: 5, initialIntervalMs: 1_500, backoffCoefficient: 1, maxIntervalMs: 1_500, jitter: 0 },
+  });
   const messageId = await send({ eventType: 'a.b', payload: {} });
   await r.waitFor(2, 10_000);
   failing = false;
   await ok('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: messageId, e: endpointId });
-  await eventually(async () => ((await deliveryRow(messageId, endpointId))?.status === 'SUCCEEDED' || undefined), 10_000, 'SUCCEEDED');
+  await eventually(async () => (await deliveryRow(messageId, endpointId))?.status === 'SUCCEEDED' || undefined, 10_000, 'SUCCEEDED');
   // Give the original run time for its next retry: it must find the delivery taken over and post nothing.
   await new Promise((resolve) => setTimeout(resolve, 2_500));
   const row = (await deliveryRow(messageId, endpointId))!;
-  const attempts = (await ok('query ($id: ID!) { message(id: $id) { deliveries { attempts { number statusCode } } } }', { id: messageId })).message.deliveries[0].attempts;
+  const attempts = (await ok('query ($id: ID!) { message(id: $id) { deliveries { attempts { number statusCode } } } }', { id: messageId })).message
+    .deliveries[0].attempts;
   expect(row.status).toBe('SUCCEEDED');
   expect(row.attemptCount).toBe(r.requests.length);
   expect(attempts).toHaveLength(r.requests.length);
@@ -148,13 +179,15 @@ test('defect 6: an idempotency key repeated after Temporal purged the run posts 
   const workflowId = `deliver-${messageId}`;
   await stack.temporal.workflow.getHandle(workflowId).result();
   await stack.temporal.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId } });
-  await eventually(async () => ((await stack.temporal.workflow.count(`WorkflowId = '${workflowId}'`)).count === 0 || undefined), 10_000, 'run purged');
+  await eventually(async () => (await stack.temporal.workflow.count(`WorkflowId = '${workflowId}'`)).count === 0 || undefined, 10_000, 'run purged');
   expect(await send(input)).toBe(messageId);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   expect(r.requests).toHaveLength(1);
 
   // Retention deleted the message (and its rows); the workflow of its first incarnation is still held.
-  await stack.temporal.workflow.start('deliverMessage', { taskQueue: 'nowhere', workflowId, args: [{ tenantId: 'x', messageId, eventType: 'a.b', endpointIds: [] }] }).then((h) => h.terminate('stand-in for a closed run'));
+  await stack.temporal.workflow
+    .start('deliverMessage', { taskQueue: 'nowhere', workflowId, args: [{ tenantId: 'x', messageId, eventType: 'a.b', endpointIds: [] }] })
+    .then((h) => h.terminate('stand-in for a closed run'));
   const db = stack.mongo.collections;
   await db.deliveries.deleteMany({ messageId });
   await db.attempts.deleteMany({ messageId });
@@ -189,7 +222,7 @@ test('defect 8: on_failure is raised before on_deactivation when retriesUntilFai
   const r = await receiver(answer(500));
   const endpointId = await createEndpoint({ url: r.url, retryPolicy: { ...FAST, retriesUntilFailure: 2, maxRetries: 2 } });
   await send({ eventType: 'a.b', payload: {} });
-  await eventually(async () => ((await endpointStatus(endpointId)) === 'DISABLED' || undefined), 10_000, 'DISABLED');
+  await eventually(async () => (await endpointStatus(endpointId)) === 'DISABLED' || undefined, 10_000, 'DISABLED');
   const events = (await ok('query ($id: ID!) { endpoint(id: $id) { events { kind attempts } } }', { id: endpointId })).endpoint.events;
   expect(events).toEqual([
     { kind: 'ON_FAILURE', attempts: 3 },
@@ -213,7 +246,9 @@ describe('defect 11: bad payloads are refused before anything is stored', () => 
   ])('%s', async (_, payload) => {
     const r = await receiver(answer(202));
     await createEndpoint({ url: r.url });
-    const response = await stack.gql('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { eventType: 'bad.payload', payload, idempotencyKey: 'bad-1' } });
+    const response = await stack.gql('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', {
+      input: { eventType: 'bad.payload', payload, idempotencyKey: 'bad-1' },
+    });
     expect(response.errors![0]!.extensions).toMatchObject({ code: 'INVALID_PAYLOAD', field: 'payload' });
     expect(await stack.mongo.collections.deliveries.countDocuments({ eventType: 'bad.payload' })).toBe(0);
     expect(await stack.mongo.collections.messages.countDocuments({ eventType: 'bad.payload' })).toBe(0);
@@ -247,7 +282,9 @@ describe('defect 12: one query cannot load unbounded data', () => {
     }
     const page1 = (await ok('query ($id: ID!) { endpoint(id: $id) { events(first: 3) { id kind } } }', { id: endpointId })).endpoint.events;
     expect(page1.map((e: { kind: string }) => e.kind)).toEqual(['ON_DEACTIVATION', 'REACTIVATED', 'ON_DEACTIVATION']);
-    const page2 = (await ok('query ($id: ID!, $after: ID) { endpoint(id: $id) { events(first: 3, after: $after) { kind } } }', { id: endpointId, after: page1[2].id })).endpoint.events;
+    const page2 = (
+      await ok('query ($id: ID!, $after: ID) { endpoint(id: $id) { events(first: 3, after: $after) { kind } } }', { id: endpointId, after: page1[2].id })
+    ).endpoint.events;
     expect(page2.map((e: { kind: string }) => e.kind)).toEqual(['REACTIVATED']);
 
     const db = stack.mongo.collections;
@@ -261,9 +298,11 @@ describe('defect 12: one query cannot load unbounded data', () => {
   });
 });
 
-test('defect 13 and the operator signal: notifications reach an operator webhook on a private address while tenants\' URLs are guarded; `temporal workflow signal` reactivates', async () => {
+test("defect 13 and the operator signal: notifications reach an operator webhook on a private address while tenants' URLs are guarded; `temporal workflow signal` reactivates", async () => {
   const ops = await receiver(answer(202));
-  const guarded = await startStack({ env: { HOOKFLOW_ALLOW_PRIVATE_URLS: '', HOOKFLOW_OPS_WEBHOOK_URL: ops.url, HOOKFLOW_OPS_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } });
+  const guarded = await startStack({
+    env: { HOOKFLOW_ALLOW_PRIVATE_URLS: '', HOOKFLOW_OPS_WEBHOOK_URL: ops.url, HOOKFLOW_OPS_WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+  });
   try {
     const refused = await guarded.gql('mutation { createEndpoint(input: { url: "http://127.0.0.1:9/x" }) { endpoint { id } } }');
     expect(refused.errors![0]!.extensions!.code).toBe('URL_NOT_ALLOWED');
@@ -275,11 +314,26 @@ test('defect 13 and the operator signal: notifications reach an operator webhook
 
     const cli = temporalCliPath(loadConfig().HOOKFLOW_CACHE_DIR);
     const input = JSON.stringify({ by: 'alice from the Web UI' });
-    execFileSync(cli, ['workflow', 'signal', '--workflow-id', `endpoint-${endpointId}`, '--name', 'reactivate', '--input', input, '--address', process.env.TEST_TEMPORAL_ADDRESS!]);
-    const reactivated = await eventually(async () => {
-      const endpoint = (await guarded.gql('query ($id: ID!) { endpoint(id: $id) { status events { kind reason } } }', { id: endpointId })).data.endpoint;
-      return endpoint.status === 'ACTIVE' ? endpoint : undefined;
-    }, 10_000, 'ACTIVE');
+    execFileSync(cli, [
+      'workflow',
+      'signal',
+      '--workflow-id',
+      `endpoint-${endpointId}`,
+      '--name',
+      'reactivate',
+      '--input',
+      input,
+      '--address',
+      process.env.TEST_TEMPORAL_ADDRESS!,
+    ]);
+    const reactivated = await eventually(
+      async () => {
+        const endpoint = (await guarded.gql('query ($id: ID!) { endpoint(id: $id) { status events { kind reason } } }', { id: endpointId })).data.endpoint;
+        return endpoint.status === 'ACTIVE' ? endpoint : undefined;
+      },
+      10_000,
+      'ACTIVE',
+    );
     expect(reactivated.events.at(-1)).toEqual({ kind: 'REACTIVATED', reason: 'reactivated by hand (alice from the Web UI)' });
   } finally {
     await guarded.stop();
@@ -290,9 +344,12 @@ test('a secret the worker cannot decrypt is a non-retryable failure: no request,
   const r = await receiver(answer(202));
   const endpointId = await createEndpoint({ url: r.url, retryPolicy: FAST });
   const otherKey = createSecretBox(generateEncryptionKey());
-  await stack.mongo.collections.endpoints.updateOne({ _id: endpointId }, { $set: { secrets: [{ sealed: otherKey.seal('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'), expiresAt: null }] } });
+  await stack.mongo.collections.endpoints.updateOne(
+    { _id: endpointId },
+    { $set: { secrets: [{ sealed: otherKey.seal('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'), expiresAt: null }] } },
+  );
   const messageId = await send({ eventType: 'a.b', payload: {} });
-  await eventually(async () => ((await endpointStatus(endpointId)) === 'DISABLED' || undefined), 15_000, 'DISABLED');
+  await eventually(async () => (await endpointStatus(endpointId)) === 'DISABLED' || undefined, 15_000, 'DISABLED');
   const events = (await ok('query ($id: ID!) { endpoint(id: $id) { events { kind error } } }', { id: endpointId })).endpoint.events;
   expect(events.at(-1)).toMatchObject({ kind: 'ON_DEACTIVATION', error: expect.stringMatching(/^SECRET_UNREADABLE: .*HOOKFLOW_ENCRYPTION_KEY/) });
   expect(r.requests).toHaveLength(0);

@@ -21,7 +21,14 @@ const MESSAGE = `
   }`;
 
 /** Retries in milliseconds, so a test sees several attempts within a second. */
-const fastRetries = (maxRetries: number) => ({ maxRetries, retriesUntilFailure: Math.min(1, maxRetries), initialIntervalMs: 20, backoffCoefficient: 1, maxIntervalMs: 50, jitter: 0 });
+const fastRetries = (maxRetries: number) => ({
+  maxRetries,
+  retriesUntilFailure: Math.min(1, maxRetries),
+  initialIntervalMs: 20,
+  backoffCoefficient: 1,
+  maxIntervalMs: 50,
+  jitter: 0,
+});
 
 let stack: TestStack;
 const receivers: Receiver[] = [];
@@ -59,16 +66,25 @@ async function message(id: string) {
   const result = await stack.gql(MESSAGE, { id });
   expect(result.errors).toBeUndefined();
   return result.data.message as {
-    deliveries: { status: string; workflowId: string; endpoint: { id: string }; attempts: { number: number; statusCode: number | null; succeeded: boolean; error: string | null }[] }[];
+    deliveries: {
+      status: string;
+      workflowId: string;
+      endpoint: { id: string };
+      attempts: { number: number; statusCode: number | null; succeeded: boolean; error: string | null }[];
+    }[];
   };
 }
 
 /** Waits until every delivery of a message has left PENDING. */
 const settled = (id: string) =>
-  eventually(async () => {
-    const m = await message(id);
-    return m.deliveries.every((d) => d.status !== 'PENDING') ? m : undefined;
-  }, 20_000, `message ${id} to settle`);
+  eventually(
+    async () => {
+      const m = await message(id);
+      return m.deliveries.every((d) => d.status !== 'PENDING') ? m : undefined;
+    },
+    20_000,
+    `message ${id} to settle`,
+  );
 
 test('a message arrives signed, the official verifiers accept it, and its attempt is recorded', async () => {
   const r = await receiver();
@@ -102,9 +118,7 @@ test('a message arrives signed, the official verifiers accept it, and its attemp
   const m = await settled(sent.id);
   expect(m.deliveries).toHaveLength(1);
   expect(m.deliveries[0]).toMatchObject({ status: 'SUCCEEDED', workflowId: sent.workflowId, endpoint: { id: endpoint.id } });
-  expect(m.deliveries[0]!.attempts).toEqual([
-    expect.objectContaining({ number: 0, statusCode: 202, succeeded: true, error: null, responseBody: 'accepted' }),
-  ]);
+  expect(m.deliveries[0]!.attempts).toEqual([expect.objectContaining({ number: 0, statusCode: 202, succeeded: true, error: null, responseBody: 'accepted' })]);
   const stored = await stack.mongo.collections.attempts.find({ messageId: sent.id }).toArray();
   expect(stored).toHaveLength(1);
 });
@@ -216,13 +230,17 @@ test('the delivery workflow is findable in Temporal by its search attributes', a
   const { endpoint } = await createEndpoint({ url: r.url, eventTypes: ['sa.check'] });
   const sent = await send({ eventType: 'sa.check', payload: {} });
   await settled(sent.id);
-  const found = await eventually(async () => {
-    const ids: string[] = [];
-    for await (const wf of stack.temporal.workflow.list({ query: `HookflowEndpointIds = "${endpoint.id}" AND HookflowEventType = "sa.check"` })) {
-      ids.push(wf.workflowId);
-    }
-    return ids.length > 0 ? ids : undefined;
-  }, 20_000, 'visibility');
+  const found = await eventually(
+    async () => {
+      const ids: string[] = [];
+      for await (const wf of stack.temporal.workflow.list({ query: `HookflowEndpointIds = "${endpoint.id}" AND HookflowEventType = "sa.check"` })) {
+        ids.push(wf.workflowId);
+      }
+      return ids.length > 0 ? ids : undefined;
+    },
+    20_000,
+    'visibility',
+  );
   expect(found).toEqual([sent.workflowId]);
   await stack.temporal.workflow.getHandle(sent.workflowId).result();
   const description = await stack.temporal.workflow.getHandle(sent.workflowId).describe();

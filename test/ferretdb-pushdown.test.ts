@@ -27,7 +27,9 @@ interface Ferret {
 
 async function startFerret(binary: string, dir: string, debug: boolean): Promise<Ferret> {
   const port = await freePort();
-  const child = spawn(binary, ['-listen', `127.0.0.1:${port}`, '-sqlite-dir', dir, '-log-level', debug ? 'debug' : 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['-listen', `127.0.0.1:${port}`, '-sqlite-dir', dir, '-log-level', debug ? 'debug' : 'warn'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log: string[] = [];
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => {
@@ -144,7 +146,12 @@ function hookflowQueries(docs: Document[]): Query[] {
       queries.push({ filter: { $and: [{ tenantId, eventType: { $in: ['Z', 'ünï'] } }, after] }, sort: { createdAt: -1, _id: -1 }, limit: 51 });
     }
     // By endpoint, as on the deliveries collection (sort key not unique: ties are possible).
-    queries.push({ filter: { $and: [{ tenantId, endpointId: 'ep_2' }, {}] }, sort: { createdAt: -1, eventType: -1 }, limit: 51, projection: { eventType: 1, createdAt: 1 } });
+    queries.push({
+      filter: { $and: [{ tenantId, endpointId: 'ep_2' }, {}] },
+      sort: { createdAt: -1, eventType: -1 },
+      limit: 51,
+      projection: { eventType: 1, createdAt: 1 },
+    });
   }
   queries.push({ filter: { createdAt: { $lt: cutoff } }, projection: { _id: 1, endpointId: 1 }, limit: 500 });
   queries.push({ filter: { createdAt: { $lt: cutoff } }, projection: { _id: 1, endpointId: 1 }, sort: { createdAt: 1, _id: 1 }, limit: 500 });
@@ -153,7 +160,11 @@ function hookflowQueries(docs: Document[]): Query[] {
   queries.push({ filter: { _id: docs[7]!._id, tenantId: docs[7]!.tenantId } });
   queries.push({ filter: { status: 'PENDING', attemptCount: 0, createdAt: { $lt: cutoff } }, limit: 100 });
   queries.push({ filter: { status: { $in: ['PENDING', 'FAILING'] }, createdAt: { $lt: cutoff } }, limit: 100 });
-  queries.push({ filter: { endpointId: 'ep_1', status: { $in: ['PARKED', 'EXHAUSTED', 'CANCELLED'] }, createdAt: { $gte: since, $lt: cutoff } }, sort: { occurredAt: 1, _id: 1 }, limit: 1001 });
+  queries.push({
+    filter: { endpointId: 'ep_1', status: { $in: ['PARKED', 'EXHAUSTED', 'CANCELLED'] }, createdAt: { $gte: since, $lt: cutoff } },
+    sort: { occurredAt: 1, _id: 1 },
+    limit: 1001,
+  });
   queries.push({ filter: { endpointId: 'ep_3', createdAt: { $gte: since } }, sort: { createdAt: -1 }, limit: 1 });
   return queries;
 }
@@ -243,7 +254,10 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     const say = (line: string) => process.stdout.write(`[pushdown] ${line}\n`);
     const [patchedBinary, upstreamBinary] = [await ensureFerretDb(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say, { upstream: true })];
     dir = mkdtempSync(path.join(os.tmpdir(), 'hookflow-pushdown-'));
-    [patched, upstream] = await Promise.all([startFerret(patchedBinary, path.join(dir, 'patched'), true), startFerret(upstreamBinary, path.join(dir, 'upstream'), false)]);
+    [patched, upstream] = await Promise.all([
+      startFerret(patchedBinary, path.join(dir, 'patched'), true),
+      startFerret(upstreamBinary, path.join(dir, 'upstream'), false),
+    ]);
     for (const ferret of [patched, upstream]) {
       await prepare(ferret.db, 'messages', docs);
       await prepare(ferret.db, 'mixed', arrayDocs);
@@ -289,7 +303,13 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
   });
 
   test('an array stored later turns pushdown off for its field, and deletes keep both the same', async () => {
-    const late: Document = { _id: 'msg_late_array', tenantId: 'ten_a', eventType: ['order.paid', 'Z'], createdAt: new Date(T0 + 4 * 86_400_000), n: new Int32(1) };
+    const late: Document = {
+      _id: 'msg_late_array',
+      tenantId: 'ten_a',
+      eventType: ['order.paid', 'Z'],
+      createdAt: new Date(T0 + 4 * 86_400_000),
+      n: new Int32(1),
+    };
     for (const ferret of [patched, upstream]) {
       await ferret.db.collection<{ _id: string }>('messages').insertOne({ ...late } as { _id: string });
       await ferret.db.collection('messages').deleteMany({ createdAt: { $lt: new Date(T0 + 86_400_000) } });

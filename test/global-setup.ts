@@ -8,7 +8,6 @@ import { pgUrl, probePostgres } from './helpers/postgres';
 import { freePort, startFerretDb, startTemporalDevServer, type ChildServer } from '../src/dev/servers';
 
 declare global {
-
   var hookflowTestServers: { servers: ChildServer[]; dir: string } | undefined;
 }
 
@@ -43,4 +42,3 @@ export default async function globalSetup(): Promise<void> {
   say(`Temporal on 127.0.0.1:${temporalPort}, FerretDB on ${ferret.uri}, ready in ${Date.now() - started} ms`);
   if (pgUnavailable) say(`no PostgreSQL (${pgUnavailable}): the receiver's PostgreSQL tests are skipped`);
 }
-

@@ -73,20 +73,30 @@ async function openGraphiql(query: string) {
     return route.abort();
   });
   await page.goto(`${api.url}?query=${encodeURIComponent(query)}`, { headers: { accept: 'text/html' } } as never);
-  await page.getByRole('button', { name: /execute query/i }).first().waitFor({ timeout: 30_000 });
+  await page
+    .getByRole('button', { name: /execute query/i })
+    .first()
+    .waitFor({ timeout: 30_000 });
   return page;
 }
 
 test('GraphiQL loads from the API itself and runs a query and a subscription', async () => {
-  const endpoint = (await stack.gql('mutation ($u: String!) { createEndpoint(input: { url: $u }) { endpoint { id } } }', { u: receiver.url })).data.createEndpoint.endpoint.id;
+  const endpoint = (await stack.gql('mutation ($u: String!) { createEndpoint(input: { url: $u }) { endpoint { id } } }', { u: receiver.url })).data
+    .createEndpoint.endpoint.id;
 
   const queryPage = await openGraphiql('{ endpoints { id url } }');
-  await queryPage.getByRole('button', { name: /execute query/i }).first().click();
+  await queryPage
+    .getByRole('button', { name: /execute query/i })
+    .first()
+    .click();
   await queryPage.getByText(endpoint, { exact: false }).first().waitFor({ timeout: 20_000 });
   await queryPage.close();
 
   const page = await openGraphiql('subscription { deliveryEvents { status message { id } attempt { statusCode } } }');
-  await page.getByRole('button', { name: /execute query/i }).first().click();
+  await page
+    .getByRole('button', { name: /execute query/i })
+    .first()
+    .click();
   // The subscription is open once the API counts it; then a message is sent and its event shows.
   const deadline = Date.now() + 20_000;
   while (api.live.hub.subscriptionCount === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

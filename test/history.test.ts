@@ -97,7 +97,12 @@ test('paging through 1,000 messages with a filter returns each exactly once, eve
 
   // A time window on occurredAt.
   const window = await readAll({ occurredAfter: new Date(base - 100_000).toISOString(), occurredBefore: new Date(base - 49_000).toISOString() }, 20);
-  expect(window.ids.sort()).toEqual(messages.slice(50, 101).map((m) => m._id).sort());
+  expect(window.ids.sort()).toEqual(
+    messages
+      .slice(50, 101)
+      .map((m) => m._id)
+      .sort(),
+  );
 
   const bad = await stack.gql(MESSAGES, { filter: {}, first: 10, after: 'not-a-cursor' });
   expect(bad.errors![0]!.extensions!.code).toBe('INVALID_CURSOR');
@@ -105,7 +110,7 @@ test('paging through 1,000 messages with a filter returns each exactly once, eve
   expect(tooMany.errors![0]!.extensions!.code).toBe('INVALID_INPUT');
 });
 
-test('resendMessage delivers again through the endpoint\'s redelivery; the attempt log and stats keep both', async () => {
+test("resendMessage delivers again through the endpoint's redelivery; the attempt log and stats keep both", async () => {
   await stack.useNewTenant();
   const r = await startReceiver();
   receivers.push(r);
@@ -113,24 +118,41 @@ test('resendMessage delivers again through the endpoint\'s redelivery; the attem
     .createEndpoint.endpoint.id;
   const messageId = (await gqlOk('mutation { sendMessage(input: { eventType: "invoice.sent", payload: { n: 1 } }) { id } }')).sendMessage.id;
   await r.waitFor(1);
-  await eventually(async () => (await stack.mongo.collections.deliveries.findOne({ messageId }))?.status === 'SUCCEEDED' || undefined, 10_000, 'first delivery');
+  await eventually(
+    async () => (await stack.mongo.collections.deliveries.findOne({ messageId }))?.status === 'SUCCEEDED' || undefined,
+    10_000,
+    'first delivery',
+  );
 
-  const resent = await gqlOk('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status workflowId } }', { m: messageId, e: endpointId });
+  const resent = await gqlOk('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status workflowId } }', {
+    m: messageId,
+    e: endpointId,
+  });
   await r.waitFor(2);
   expect(r.requests.map((q) => q.headers['message-id'])).toEqual([messageId, messageId]);
 
-  const attempts = await eventually(async () => {
-    const log = (await gqlOk('query ($e: ID!) { attempts(endpointId: $e) { nodes { messageId number workflowId succeeded } totalCount } }', { e: endpointId })).attempts;
-    return log.totalCount === 2 ? log : undefined;
-  }, 10_000, 'two attempts');
+  const attempts = await eventually(
+    async () => {
+      const log = (
+        await gqlOk('query ($e: ID!) { attempts(endpointId: $e) { nodes { messageId number workflowId succeeded } totalCount } }', { e: endpointId })
+      ).attempts;
+      return log.totalCount === 2 ? log : undefined;
+    },
+    10_000,
+    'two attempts',
+  );
   expect(attempts.nodes.map((a: { workflowId: string }) => a.workflowId)).toEqual([`redeliver-${endpointId}`, deliverMessageWorkflowId(messageId)]);
   expect(resent.resendMessage.workflowId).toMatch(/^(deliver|redeliver)-/);
   await recordHistory(stack, `redeliver-${endpointId}`, 'redeliver-endpoint-resend');
-  const stats = (await gqlOk('query ($e: ID!) { endpoint(id: $e) { stats { succeeded failed lastSuccessAt lastFailureAt } } }', { e: endpointId })).endpoint.stats;
+  const stats = (await gqlOk('query ($e: ID!) { endpoint(id: $e) { stats { succeeded failed lastSuccessAt lastFailureAt } } }', { e: endpointId })).endpoint
+    .stats;
   expect(stats).toMatchObject({ succeeded: 2, failed: 0, lastFailureAt: null });
   expect(Date.parse(stats.lastSuccessAt)).toBeGreaterThan(Date.now() - 60_000);
 
-  const notRouted = await stack.gql('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: messageId, e: 'ep_unknown' });
+  const notRouted = await stack.gql('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', {
+    m: messageId,
+    e: 'ep_unknown',
+  });
   expect(notRouted.errors![0]!.extensions!.code).toBe('NOT_FOUND');
 });
 
@@ -147,10 +169,13 @@ test('recoverEndpoint re-delivers, in event order, what did not succeed while th
   const since = new Date(Date.now() - 1000).toISOString();
   const ids: string[] = [];
   for (const n of [3, 1, 2]) {
-    ids.push((await gqlOk(`mutation { sendMessage(input: { eventType: "stock.changed", payload: { n: ${n} }, occurredAt: "2026-04-01T00:00:0${n}Z" }) { id } }`)).sendMessage.id);
+    ids.push(
+      (await gqlOk(`mutation { sendMessage(input: { eventType: "stock.changed", payload: { n: ${n} }, occurredAt: "2026-04-01T00:00:0${n}Z" }) { id } }`))
+        .sendMessage.id,
+    );
   }
   const db = stack.mongo.collections;
-  await eventually(async () => ((await db.deliveries.countDocuments({ messageId: { $in: ids }, attemptCount: 1 })) === 3) || undefined, 15_000, 'first attempts');
+  await eventually(async () => (await db.deliveries.countDocuments({ messageId: { $in: ids }, attemptCount: 1 })) === 3 || undefined, 15_000, 'first attempts');
   // During the outage an operator stopped the retrying workflows; reconciliation marks them EXHAUSTED.
   for (const id of ids) await stack.temporal.workflow.getHandle(deliverMessageWorkflowId(id)).terminate('operator: receiver is down');
   const report = await stack.runMaintenance({ asOf: Date.now() + 2 * 60_000 });
@@ -159,15 +184,24 @@ test('recoverEndpoint re-delivers, in event order, what did not succeed while th
 
   const back = await startReceiver(answer(202), port);
   receivers.push(back);
-  const result = (await gqlOk('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued inFlight truncated workflowId } }', { id: endpointId, since }))
-    .recoverEndpoint;
+  const result = (
+    await gqlOk('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued inFlight truncated workflowId } }', {
+      id: endpointId,
+      since,
+    })
+  ).recoverEndpoint;
   expect(result).toEqual({ enqueued: 3, inFlight: 0, truncated: false, workflowId: `redeliver-${endpointId}` });
   await back.waitFor(3);
   expect(back.requests.map((q) => JSON.parse(q.body).data.n)).toEqual([1, 2, 3]);
   await recordHistory(stack, result.workflowId, 'redeliver-endpoint-recover');
-  await eventually(async () => ((await db.deliveries.countDocuments({ messageId: { $in: ids }, status: 'SUCCEEDED' })) === 3) || undefined, 10_000, 'all SUCCEEDED');
+  await eventually(
+    async () => (await db.deliveries.countDocuments({ messageId: { $in: ids }, status: 'SUCCEEDED' })) === 3 || undefined,
+    10_000,
+    'all SUCCEEDED',
+  );
 
-  const nothing = (await gqlOk('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued workflowId } }', { id: endpointId, since }))
-    .recoverEndpoint;
+  const nothing = (
+    await gqlOk('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued workflowId } }', { id: endpointId, since })
+  ).recoverEndpoint;
   expect(nothing).toEqual({ enqueued: 0, workflowId: null });
 });

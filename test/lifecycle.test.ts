@@ -85,10 +85,14 @@ async function endpoint(id: string): Promise<EndpointView> {
   return result.data.endpoint;
 }
 const endpointWith = (id: string, predicate: (e: EndpointView) => boolean, what: string) =>
-  eventually(async () => {
-    const e = await endpoint(id);
-    return predicate(e) ? e : undefined;
-  }, 20_000, what);
+  eventually(
+    async () => {
+      const e = await endpoint(id);
+      return predicate(e) ? e : undefined;
+    },
+    20_000,
+    what,
+  );
 
 async function send(input: Record<string, unknown>): Promise<{ id: string; workflowId: string }> {
   const result = await stack.gql(SEND, { input });
@@ -111,9 +115,7 @@ test('failure then recovery: FAILING with on_failure, then ACTIVE with on_failur
 
   const failing = await endpointWith(created.id, (e) => e.status === 'FAILING', 'FAILING');
   expect(failing.failingSince).not.toBeNull();
-  expect(failing.events).toEqual([
-    expect.objectContaining({ kind: 'ON_FAILURE', messageId: sent.id, attempts: 3, error: 'HTTP 500' }),
-  ]);
+  expect(failing.events).toEqual([expect.objectContaining({ kind: 'ON_FAILURE', messageId: sent.id, attempts: 3, error: 'HTTP 500' })]);
   healthy = true;
   const recovered = await endpointWith(created.id, (e) => e.status === 'ACTIVE', 'ACTIVE again');
   expect(recovered.failingSince).toBeNull();
@@ -209,7 +211,9 @@ test('410 Gone disables the endpoint at once, after a single attempt', async () 
   const created = await createEndpoint({ url: r.url, retryPolicy: fast(3, 8) });
   const sent = await send({ eventType: 'a.b', payload: {} });
   const disabled = await endpointWith(created.id, (e) => e.status === 'DISABLED', 'DISABLED');
-  expect(disabled.events).toEqual([expect.objectContaining({ kind: 'ON_DEACTIVATION', reason: 'the endpoint answered 410 Gone', attempts: 1, error: 'HTTP 410' })]);
+  expect(disabled.events).toEqual([
+    expect.objectContaining({ kind: 'ON_DEACTIVATION', reason: 'the endpoint answered 410 Gone', attempts: 1, error: 'HTTP 410' }),
+  ]);
   await eventually(async () => (await deliveryStatus(sent.id)) === 'PARKED' || undefined, 10_000, 'PARKED');
   expect(r.requests).toHaveLength(1);
 });
@@ -313,7 +317,11 @@ test('deleteEndpoint cancels a delivery that was waiting to retry, and stops its
   const created = await createEndpoint({ url: r.url, retryPolicy: { initialIntervalMs: 600_000, maxIntervalMs: 600_000 } });
   const sent = await send({ eventType: 'a.b', payload: {} });
   await r.waitFor(1);
-  await eventually(async () => ((await stack.gql(MESSAGE, { id: sent.id })).data.message.deliveries[0].attempts.length === 1) || undefined, 10_000, 'first attempt recorded');
+  await eventually(
+    async () => (await stack.gql(MESSAGE, { id: sent.id })).data.message.deliveries[0].attempts.length === 1 || undefined,
+    10_000,
+    'first attempt recorded',
+  );
   const deleted = await stack.gql(`mutation ($id: ID!) { deleteEndpoint(id: $id) { id } }`, { id: created.id });
   expect(deleted.errors).toBeUndefined();
   const result = await stack.temporal.workflow.getHandle(sent.workflowId).result();

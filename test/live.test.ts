@@ -77,11 +77,21 @@ async function send(eventType = 'order.created', payload: Record<string, unknown
 }
 
 async function settled(messageId: string, status = 'SUCCEEDED'): Promise<void> {
-  await eventually(async () => ((await stack.gql(STATUS, { id: messageId })).data?.message.deliveries.every((d: { status: string }) => d.status === status) ? true : undefined), 20_000, `${messageId} ${status}`);
+  await eventually(
+    async () =>
+      (await stack.gql(STATUS, { id: messageId })).data?.message.deliveries.every((d: { status: string }) => d.status === status) ? true : undefined,
+    20_000,
+    `${messageId} ${status}`,
+  );
 }
 
 /** Opens a subscription and waits until the API has registered it, so that "from now on" is now. */
-async function open<T>(transport: Transport, query: string, variables: Record<string, unknown> = {}, options: { key?: string; api?: RunningApi } = {}): Promise<LiveStream<T>> {
+async function open<T>(
+  transport: Transport,
+  query: string,
+  variables: Record<string, unknown> = {},
+  options: { key?: string; api?: RunningApi } = {},
+): Promise<LiveStream<T>> {
   const api = options.api ?? stack.api;
   const before = api.live.hub.subscriptionCount;
   const stream = subscribe<T>(transport, api.url, options.key ?? stack.apiKey, query, variables);
@@ -90,7 +100,8 @@ async function open<T>(transport: Transport, query: string, variables: Record<st
   return stream;
 }
 
-const summary = (events: DeliveryEventView[]) => events.map((e) => `${e.message.id}:${e.status}:${e.attempt ? `${e.attempt.number}/${e.attempt.statusCode}` : '-'}`);
+const summary = (events: DeliveryEventView[]) =>
+  events.map((e) => `${e.message.id}:${e.status}:${e.attempt ? `${e.attempt.number}/${e.attempt.statusCode}` : '-'}`);
 
 describe.each(TRANSPORTS)('over %s', (transport) => {
   test('events arrive for a send, a retry, a recovery and a disable, in order', async () => {
@@ -105,7 +116,10 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
     expect(summary(deliveries.items)).toEqual([`${first}:PENDING:0/500`, `${first}:FAILING:1/500`, `${first}:SUCCEEDED:2/202`]);
     expect(deliveries.items.every((e) => e.endpoint.id === endpointId && e.message.eventType === 'order.created')).toBe(true);
     await lifecycle.waitForItems(2);
-    expect(lifecycle.items.map((e) => [e.kind, e.messageId])).toEqual([['ON_FAILURE', first], ['ON_FAILURE_RECOVERED', first]]);
+    expect(lifecycle.items.map((e) => [e.kind, e.messageId])).toEqual([
+      ['ON_FAILURE', first],
+      ['ON_FAILURE_RECOVERED', first],
+    ]);
 
     // Disabled: a new message is parked (a status change without an attempt); reactivated, it is delivered.
     expect((await stack.gql('mutation ($id: ID!) { disableEndpoint(id: $id) { status } }', { id: endpointId })).errors).toBeUndefined();
@@ -224,7 +238,11 @@ describe.each(TRANSPORTS)('over %s', (transport) => {
   test('an expired or unknown cursor is CURSOR_EXPIRED, a malformed one INVALID_CURSOR', async () => {
     const dayOld = encodeLiveCursor({ _id: 'anything', publishedAt: new Date(Date.now() - 25 * 3600_000) });
     const unknown = encodeLiveCursor({ _id: 'never-published', publishedAt: new Date() });
-    for (const [after, code] of [[dayOld, 'CURSOR_EXPIRED'], [unknown, 'CURSOR_EXPIRED'], ['garbage', 'INVALID_CURSOR']] as const) {
+    for (const [after, code] of [
+      [dayOld, 'CURSOR_EXPIRED'],
+      [unknown, 'CURSOR_EXPIRED'],
+      ['garbage', 'INVALID_CURSOR'],
+    ] as const) {
       const stream = subscribe(transport, stack.api.url, stack.apiKey, DELIVERY_EVENTS, { after });
       streams.push(stream);
       const error = await stream.waitForError();
@@ -294,7 +312,7 @@ test('npx hookflow tail prints one line per delivery event and resumes after a d
   }
 });
 
-test('a second API process serves the events the first stack\'s worker produced, and resumes from MongoDB', async () => {
+test("a second API process serves the events the first stack's worker produced, and resumes from MongoDB", async () => {
   // A ring of one event: a resume is read from the capped collection, not from memory.
   const second = await startSecondApi(0, { ringSize: 1 });
   try {
@@ -333,7 +351,12 @@ test('a consumer that stops reading is cut off with SLOW_CONSUMER, and the other
   const chunks: Buffer[] = [];
   const stalled = request(stack.api.url, {
     method: 'POST',
-    headers: { authorization: `Bearer ${stack.apiKey}`, accept: 'text/event-stream', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    headers: {
+      authorization: `Bearer ${stack.apiKey}`,
+      accept: 'text/event-stream',
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    },
   });
   const response = new Promise<import('node:http').IncomingMessage>((resolve) => stalled.on('response', resolve));
   stalled.end(body);
@@ -347,7 +370,12 @@ test('a consumer that stops reading is cut off with SLOW_CONSUMER, and the other
   const cutOff = async () => stack.api.live.hub.subscriptionCount <= before;
   for (let i = 0; i < 100 && !(await cutOff()); i++) {
     sent.push(await send('order.created', big));
-    if (i % 10 === 9) await eventually(async () => (reader.items.length >= sent.length - 5 ? true : undefined), 30_000, `the reader to keep up (${reader.items.length} of ${sent.length})`);
+    if (i % 10 === 9)
+      await eventually(
+        async () => (reader.items.length >= sent.length - 5 ? true : undefined),
+        30_000,
+        `the reader to keep up (${reader.items.length} of ${sent.length})`,
+      );
   }
   await eventually(async () => ((await cutOff()) ? true : undefined), 20_000, 'the stalled subscription to be cut off');
 

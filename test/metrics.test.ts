@@ -49,10 +49,14 @@ async function sendAndSettle(): Promise<{ status: string; attempts: number }> {
   const sent = await stack.gql(SEND, { input: { eventType: 'metric.test', payload: { n: 1 } } });
   expect(sent.errors).toBeUndefined();
   const id = sent.data.sendMessage.id as string;
-  return eventually(async () => {
-    const d = (await stack.gql(DELIVERY, { id })).data.message.deliveries[0];
-    return d && d.status !== 'PENDING' && d.status !== 'FAILING' ? { status: d.status as string, attempts: d.attempts.length as number } : undefined;
-  }, 20_000, `message ${id} to settle`);
+  return eventually(
+    async () => {
+      const d = (await stack.gql(DELIVERY, { id })).data.message.deliveries[0];
+      return d && d.status !== 'PENDING' && d.status !== 'FAILING' ? { status: d.status as string, attempts: d.attempts.length as number } : undefined;
+    },
+    20_000,
+    `message ${id} to settle`,
+  );
 }
 
 const workerMetrics = () => Scrape.of(`${stack.opsUrl}/metrics`);
@@ -61,7 +65,8 @@ const apiMetrics = () => Scrape.of(stack.api.url.replace(/\/graphql$/, '/metrics
 /** Every series of Hookflow's own the test looks at, as numbers, so that a difference is one subtraction. */
 function snapshot(s: Scrape): Record<string, number> {
   const out: Record<string, number> = { accepted: s.value('hookflow_messages_accepted_total') };
-  for (const result of ['acknowledged', 'http_error', 'timeout', 'connection', 'throttled']) out[`attempts.${result}`] = s.value('hookflow_attempts_total', { result });
+  for (const result of ['acknowledged', 'http_error', 'timeout', 'connection', 'throttled'])
+    out[`attempts.${result}`] = s.value('hookflow_attempts_total', { result });
   for (const status of ['succeeded', 'parked', 'cancelled', 'exhausted']) out[`deliveries.${status}`] = s.value('hookflow_deliveries_total', { status });
   out['attemptDuration.count'] = s.count('hookflow_attempt_duration_seconds');
   out['deliveryLatency.count'] = s.count('hookflow_delivery_latency_seconds');
@@ -72,7 +77,11 @@ function snapshot(s: Scrape): Record<string, number> {
 
 /** What changed between two snapshots, zeros left out. */
 function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+  return Object.fromEntries(
+    Object.keys(after)
+      .map((k) => [k, after[k]! - (before[k] ?? 0)])
+      .filter(([, v]) => v !== 0),
+  );
 }
 
 /**
@@ -82,12 +91,16 @@ function delta(before: Record<string, number>, after: Record<string, number>): R
 async function measure(expectedLifecycle: number): Promise<{ settled: { status: string; attempts: number }; change: Record<string, number> }> {
   const before = snapshot(await workerMetrics());
   const settled = await sendAndSettle();
-  const after = await eventually(async () => {
-    const s = snapshot(await workerMetrics());
-    const raised = s['lifecycle.on_deactivation']! - before['lifecycle.on_deactivation']!;
-    const notified = s['notifications.ops.sent']! - before['notifications.ops.sent']!;
-    return raised >= expectedLifecycle && notified >= expectedLifecycle ? s : undefined;
-  }, 20_000, 'lifecycle events to be counted and notified');
+  const after = await eventually(
+    async () => {
+      const s = snapshot(await workerMetrics());
+      const raised = s['lifecycle.on_deactivation']! - before['lifecycle.on_deactivation']!;
+      const notified = s['notifications.ops.sent']! - before['notifications.ops.sent']!;
+      return raised >= expectedLifecycle && notified >= expectedLifecycle ? s : undefined;
+    },
+    20_000,
+    'lifecycle events to be counted and notified',
+  );
   return { settled, change: delta(before, after) };
 }
 
@@ -162,10 +175,17 @@ test('a 429 counts as throttled, a receiver that never answers as timeout, a clo
 
 test('deleting an endpoint with a delivery waiting to retry counts it cancelled; endpoints are gauged by status', async () => {
   const r = await receiver(answer(503, 'busy'));
-  const id = await endpoint(r.url, { maxRetries: 5, retriesUntilFailure: 5, initialIntervalMs: 60_000, backoffCoefficient: 1, maxIntervalMs: 60_000, jitter: 0 });
+  const id = await endpoint(r.url, {
+    maxRetries: 5,
+    retriesUntilFailure: 5,
+    initialIntervalMs: 60_000,
+    backoffCoefficient: 1,
+    maxIntervalMs: 60_000,
+    jitter: 0,
+  });
   // The earlier tests' notifications run as workflows of their own: let them end before counting.
   const notifying = `WorkflowType = 'notifyEndpointEvent' AND ExecutionStatus = 'Running' AND TaskQueue = '${stack.taskQueue}'`;
-  await eventually(async () => ((await stack.temporal.workflow.count(notifying)).count === 0 || undefined), 20_000, 'earlier notifications to end');
+  await eventually(async () => (await stack.temporal.workflow.count(notifying)).count === 0 || undefined, 20_000, 'earlier notifications to end');
   const before = snapshot(await workerMetrics());
   await stack.gql(SEND, { input: { eventType: 'metric.test', payload: { n: 2 } } });
   await r.waitFor(1);
@@ -176,11 +196,15 @@ test('deleting an endpoint with a delivery waiting to retry counts it cancelled;
   expect(delta(before, after)).toEqual({ accepted: 1, 'attempts.http_error': 1, 'attemptDuration.count': 1, 'deliveries.cancelled': 1 });
 
   // This stack's database holds every endpoint the tests above created: 1 active, 4 disabled, 1 deleted.
-  await eventually(async () => {
-    const s = await apiMetrics();
-    const counts = ['active', 'failing', 'disabled'].map((status) => s.value('hookflow_endpoints', { status }));
-    return JSON.stringify(counts) === JSON.stringify([1, 0, 4]) ? counts : undefined;
-  }, 20_000, 'hookflow_endpoints to count 1 active, 0 failing, 4 disabled');
+  await eventually(
+    async () => {
+      const s = await apiMetrics();
+      const counts = ['active', 'failing', 'disabled'].map((status) => s.value('hookflow_endpoints', { status }));
+      return JSON.stringify(counts) === JSON.stringify([1, 0, 4]) ? counts : undefined;
+    },
+    20_000,
+    'hookflow_endpoints to count 1 active, 0 failing, 4 disabled',
+  );
 });
 
 test('a maintenance pass counts each repair by kind, exactly as its report does', async () => {
@@ -188,7 +212,14 @@ test('a maintenance pass counts each repair by kind, exactly as its report does'
   const id = await endpoint(r.url);
   // Drift: the endpoint's status in MongoDB disagrees with its lifecycle workflow (ACTIVE).
   await stack.mongo.collections.endpoints.updateOne({ _id: id }, { $set: { status: 'FAILING', failingSince: new Date() } });
-  const kinds = ['parked_message_expired', 'message_workflow_started', 'delivery_corrected', 'endpoint_status_corrected', 'endpoint_workflow_started', 'parked_resumed'];
+  const kinds = [
+    'parked_message_expired',
+    'message_workflow_started',
+    'delivery_corrected',
+    'endpoint_status_corrected',
+    'endpoint_workflow_started',
+    'parked_resumed',
+  ];
   const repairs = (s: Scrape) => Object.fromEntries(kinds.map((kind) => [kind, s.value('hookflow_maintenance_repairs_total', { kind })]));
   const before = repairs(await workerMetrics());
   const report = await stack.runMaintenance({ asOf: Date.now() + 2 * 60_000 });
@@ -200,7 +231,10 @@ test('a maintenance pass counts each repair by kind, exactly as its report does'
 });
 
 test('the API and the worker serve the same registry in one process, and every Hookflow metric is there', async () => {
-  const names = (await apiMetrics()).families.map((f) => f.name).filter((n) => n.startsWith('hookflow_')).sort();
+  const names = (await apiMetrics()).families
+    .map((f) => f.name)
+    .filter((n) => n.startsWith('hookflow_'))
+    .sort();
   expect(names).toEqual([
     'hookflow_attempt_duration_seconds',
     'hookflow_attempts_total',

@@ -48,7 +48,14 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), endpoint: endpointIndex }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('resend' as const), message: fc.nat(30), endpoint: endpointIndex }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('update' as const), endpoint: endpointIndex, maxRetries: fc.integer({ min: 1, max: 3 }) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('behave' as const), endpoint: endpointIndex, behaviour: fc.constantFrom<Behaviour>('ok', 'ok', 'error', 'throttle', 'gone', 'hang', 'reset') }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('behave' as const),
+      endpoint: endpointIndex,
+      behaviour: fc.constantFrom<Behaviour>('ok', 'ok', 'error', 'throttle', 'gone', 'hang', 'reset'),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'maintenance' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'restartWorker' as const }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), ms: fc.integer({ min: 20, max: 400 }) }) },
@@ -117,10 +124,15 @@ async function quiescence(tenantId: string): Promise<void> {
   let stableSince = Date.now();
   await eventually(
     async () => {
-      const running = await stack.temporal.workflow.count(`HookflowTenantId = '${tenantId}' AND ExecutionStatus = 'Running' AND WorkflowType = 'redeliverEndpoint'`);
+      const running = await stack.temporal.workflow.count(
+        `HookflowTenantId = '${tenantId}' AND ExecutionStatus = 'Running' AND WorkflowType = 'redeliverEndpoint'`,
+      );
       const rows = await stack.mongo.collections.deliveries.find({ tenantId }, { projection: { status: 1, attemptCount: 1 } }).toArray();
       const inFlight = rows.some((r) => r.status === 'PENDING' || r.status === 'FAILING');
-      const snapshot = `${running.count}|${rows.map((r) => `${r._id}:${r.status}:${r.attemptCount}`).sort().join(',')}`;
+      const snapshot = `${running.count}|${rows
+        .map((r) => `${r._id}:${r.status}:${r.attemptCount}`)
+        .sort()
+        .join(',')}`;
       if (snapshot !== last) {
         last = snapshot;
         stableSince = Date.now();
@@ -139,7 +151,11 @@ async function runModel(ops: Op[]): Promise<void> {
   receivers.push(...scripted.map((s) => s.receiver));
   const endpoints: string[] = [];
   for (const s of scripted) {
-    const created = await gqlOk('mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }', { input: { url: s.receiver.url, retryPolicy: POLICY } }, apiKey);
+    const created = await gqlOk(
+      'mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }',
+      { input: { url: s.receiver.url, retryPolicy: POLICY } },
+      apiKey,
+    );
     endpoints.push(created.createEndpoint.endpoint.id);
   }
   const deleted = new Set<string>();
@@ -178,18 +194,30 @@ async function runModel(ops: Op[]): Promise<void> {
         await call('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', { id: endpoint }, ['ENDPOINT_NOT_DISABLED', 'NOT_FOUND']);
         break;
       case 'recover':
-        await call('mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued } }', { id: endpoint, since: new Date(Date.now() - 3_600_000).toISOString() }, ['NOT_FOUND']);
+        await call(
+          'mutation ($id: ID!, $since: DateTime!) { recoverEndpoint(id: $id, since: $since) { enqueued } }',
+          { id: endpoint, since: new Date(Date.now() - 3_600_000).toISOString() },
+          ['NOT_FOUND'],
+        );
         break;
       case 'delete':
         if ((await call('mutation ($id: ID!) { deleteEndpoint(id: $id) { id } }', { id: endpoint }, ['NOT_FOUND'])).data) deleted.add(endpoint);
         break;
       case 'resend': {
         const message = messages[op.message % Math.max(1, messages.length)];
-        if (message) await call('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: message.id, e: endpoint }, ['NOT_FOUND', 'DELIVERY_WAITING']);
+        if (message)
+          await call('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: message.id, e: endpoint }, [
+            'NOT_FOUND',
+            'DELIVERY_WAITING',
+          ]);
         break;
       }
       case 'update':
-        await call('mutation ($id: ID!, $input: UpdateEndpointInput!) { updateEndpoint(id: $id, input: $input) { id } }', { id: endpoint, input: { retryPolicy: { maxRetries: op.maxRetries, retriesUntilFailure: 1 } } }, ['NOT_FOUND']);
+        await call(
+          'mutation ($id: ID!, $input: UpdateEndpointInput!) { updateEndpoint(id: $id, input: $input) { id } }',
+          { id: endpoint, input: { retryPolicy: { maxRetries: op.maxRetries, retriesUntilFailure: 1 } } },
+          ['NOT_FOUND'],
+        );
         break;
       case 'behave':
         scripted[op.endpoint]!.setBehaviour(op.behaviour);
@@ -213,7 +241,9 @@ async function runModel(ops: Op[]): Promise<void> {
   // Every receiver answers again and every disabled endpoint is reactivated: what was parked arrives, in
   // event order. (Keyed messages WAITING behind a parked one follow their key's order instead.)
   const before = scripted.map((s) => s.receiver.requests.length);
-  const parked = new Set((await stack.mongo.collections.deliveries.find({ tenantId, status: 'PARKED' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+  const parked = new Set(
+    (await stack.mongo.collections.deliveries.find({ tenantId, status: 'PARKED' }, { projection: { _id: 1 } }).toArray()).map((d) => d._id),
+  );
   for (const s of scripted) s.setBehaviour('ok');
   const reactivated = new Set<string>();
   for (const id of endpoints) {
@@ -234,7 +264,8 @@ async function runModel(ops: Op[]): Promise<void> {
 
   const first = await stack.runMaintenance({ asOf: Date.now() + 120_000 });
   const second = await stack.runMaintenance({ asOf: Date.now() + 120_000 });
-  const repairs = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).filter(([key, n]) => n > 0 && key !== 'endpointEventsDeleted' && key !== 'notificationsDeleted'));
+  const repairs = (counts: Record<string, number>) =>
+    Object.fromEntries(Object.entries(counts).filter(([key, n]) => n > 0 && key !== 'endpointEventsDeleted' && key !== 'notificationsDeleted'));
   expect({ afterFirstRun: first.counts.itemsFailed, secondRun: repairs({ ...second.counts }) }).toEqual({ afterFirstRun: 0, secondRun: {} });
 }
 
@@ -284,10 +315,13 @@ async function checkInvariants(
       // A keyed message waiting behind a parked one of its key counts as parked.
       const disabled = endpointStatus.get(endpointId) === 'DISABLED' && !deleted.has(endpointId);
       const state =
-        row.status === 'SUCCEEDED' && acknowledged ? 'acknowledged'
-        : (row.status === 'PARKED' || row.status === 'WAITING') && disabled ? 'parked'
-        : row.status === 'CANCELLED' && deleted.has(endpointId) ? 'cancelled'
-        : 'inconsistent';
+        row.status === 'SUCCEEDED' && acknowledged
+          ? 'acknowledged'
+          : (row.status === 'PARKED' || row.status === 'WAITING') && disabled
+            ? 'parked'
+            : row.status === 'CANCELLED' && deleted.has(endpointId)
+              ? 'cancelled'
+              : 'inconsistent';
       expect({ delivery: where, state }).toEqual({ delivery: where, state: expect.stringMatching(/^(acknowledged|parked|cancelled)$/) });
 
       // The attempt log says what the receiver saw: as many attempts, with the same answers. A worker
@@ -302,12 +336,16 @@ async function checkInvariants(
   }
 }
 
-test(`the delivery core keeps its invariants over ${RUNS} random runs of ${OPS} operations (seed ${SEED})`, async () => {
-  process.stdout.write(`model test: seed ${SEED}, ${RUNS} runs of ${OPS} operations (replay with MODEL_SEED=${SEED})\n`);
-  await fc.assert(
-    fc.asyncProperty(fc.array(opArbitrary, { minLength: OPS, maxLength: OPS }), async (ops) => {
-      await runModel(ops);
-    }),
-    { seed: SEED, numRuns: RUNS, endOnFailure: true, ...(process.env.MODEL_PATH ? { path: process.env.MODEL_PATH } : {}), verbose: 1 },
-  );
-}, Math.max(600_000, RUNS * 60_000));
+test(
+  `the delivery core keeps its invariants over ${RUNS} random runs of ${OPS} operations (seed ${SEED})`,
+  async () => {
+    process.stdout.write(`model test: seed ${SEED}, ${RUNS} runs of ${OPS} operations (replay with MODEL_SEED=${SEED})\n`);
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArbitrary, { minLength: OPS, maxLength: OPS }), async (ops) => {
+        await runModel(ops);
+      }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true, ...(process.env.MODEL_PATH ? { path: process.env.MODEL_PATH } : {}), verbose: 1 },
+    );
+  },
+  Math.max(600_000, RUNS * 60_000),
+);

@@ -44,9 +44,15 @@ async function ok<T = any>(query: string, variables: Record<string, unknown> = {
   if (response.errors) throw new Error(JSON.stringify(response.errors));
   return response.data as T;
 }
-const createEndpoint = async (url: string) => (await ok('mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }', { input: { url, retryPolicy: POLICY } })).createEndpoint.endpoint.id as string;
+const createEndpoint = async (url: string) =>
+  (await ok('mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }', { input: { url, retryPolicy: POLICY } }))
+    .createEndpoint.endpoint.id as string;
 const send = async (key: string, i: number) =>
-  (await ok('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id orderingKey } }', { input: { eventType: 'order.changed', payload: { key, i }, orderingKey: key } })).sendMessage as { id: string; orderingKey: string };
+  (
+    await ok('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id orderingKey } }', {
+      input: { eventType: 'order.changed', payload: { key, i }, orderingKey: key },
+    })
+  ).sendMessage as { id: string; orderingKey: string };
 const statuses = async (id: string) => (await ok('query ($id: ID!) { message(id: $id) { deliveries { status outsideSequence } } }', { id })).message.deliveries;
 
 /** For each key, every message was first posted only after the one before it had been acknowledged. */
@@ -96,7 +102,11 @@ test('exhaustion disables the endpoint; after reactivation the key resumes in or
   const seen = await orderedReceiver(() => (down ? 503 : 202));
   const endpointId = await createEndpoint(seen.receiver.url);
   const ids = [(await send('k', 0)).id, (await send('k', 1)).id, (await send('k', 2)).id];
-  await eventually(async () => ((await ok('query ($id: ID!) { endpoint(id: $id) { status } }', { id: endpointId })).endpoint.status === 'DISABLED' || undefined), 15_000, 'DISABLED');
+  await eventually(
+    async () => (await ok('query ($id: ID!) { endpoint(id: $id) { status } }', { id: endpointId })).endpoint.status === 'DISABLED' || undefined,
+    15_000,
+    'DISABLED',
+  );
   expect((await statuses(ids[0]!))[0].status).toBe('PARKED');
   expect((await statuses(ids[1]!))[0].status).toBe('WAITING');
   expect(seen.firstSeenAt.has(ids[1]!)).toBe(false);
@@ -119,9 +129,11 @@ test('a worker restarted mid-sequence keeps the order; the idle key then holds n
   const { tenantId } = (await stack.mongo.collections.messages.findOne({ _id: ids[0]! }))!;
   const sequence = stack.temporal.workflow.getHandle(orderingWorkflowId(tenantId, 'restart'));
   // HOOKFLOW_ORDERING_KEY_IDLE is 2 s here.
-  await eventually(async () => ((await sequence.describe()).status.name === 'COMPLETED' || undefined), 15_000, 'the idle sequence to complete').catch(async (error) => {
-    throw new Error(`${error.message}: ${JSON.stringify(await sequence.query('sequenceState'))}`);
-  });
+  await eventually(async () => (await sequence.describe()).status.name === 'COMPLETED' || undefined, 15_000, 'the idle sequence to complete').catch(
+    async (error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(await sequence.query('sequenceState'))}`);
+    },
+  );
   await recordHistory(stack, sequence.workflowId, 'order-messages');
   await recordHistory(stack, `deliver-${ids[0]}`, 'deliver-message-keyed');
 });
@@ -131,18 +143,20 @@ test('a resend of a keyed message is posted on its own and says so; one still wa
   const endpointId = await createEndpoint(seen.receiver.url);
   const first = await send('resend', 0);
   const second = await send('resend', 1);
-  await eventually(async () => ((seen.attempts.get(first.id) ?? 0) >= 1 || undefined), 10_000, 'first try');
+  await eventually(async () => (seen.attempts.get(first.id) ?? 0) >= 1 || undefined, 10_000, 'first try');
   const waiting = await stack.gql('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: second.id, e: endpointId });
   expect(waiting.errors![0]!.extensions!.code).toBe('DELIVERY_WAITING');
 
   const { tenantId } = (await stack.mongo.collections.messages.findOne({ _id: first.id }))!;
   await ok('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: first.id, e: endpointId });
   // The endpoint's redelivery takes it over, and posts it at once, although its key's head has not been acknowledged.
-  await eventually(async () => ((await statuses(first.id))[0].outsideSequence === true || undefined), 10_000, 'outsideSequence');
+  await eventually(async () => (await statuses(first.id))[0].outsideSequence === true || undefined, 10_000, 'outsideSequence');
   expect(tenantId).toBeTruthy();
 
   for (const orderingKey of ['', 'x'.repeat(257)]) {
-    const bad = await stack.gql('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', { input: { eventType: 'a.b', payload: {}, orderingKey } });
+    const bad = await stack.gql('mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }', {
+      input: { eventType: 'a.b', payload: {}, orderingKey },
+    });
     expect(bad.errors![0]!.extensions).toMatchObject({ code: 'INVALID_ORDERING_KEY', field: 'orderingKey' });
   }
 });

@@ -91,15 +91,28 @@ test('one pass repairs each kind of drift, logs it in maintenanceRuns, and a sec
   await eventually(async () => (await deliveryStatus(lostId)) === 'SUCCEEDED' || undefined, 15_000, 'lost message delivered');
   expect(await deliveryStatus(sent)).toBe('SUCCEEDED');
   expect(await db.deliveries.countDocuments({ messageId: neverStored._id })).toBe(0);
-  expect((await gqlOk('query ($id: ID!) { endpoint(id: $id) { status failingSince } }', { id: endpointId })).endpoint).toEqual({ status: 'ACTIVE', failingSince: null });
+  expect((await gqlOk('query ($id: ID!) { endpoint(id: $id) { status failingSince } }', { id: endpointId })).endpoint).toEqual({
+    status: 'ACTIVE',
+    failingSince: null,
+  });
   expect((await stack.temporal.workflow.getHandle(endpointWorkflowId(otherId)).describe()).status.name).toBe('RUNNING');
 
   await recordHistory(stack, first.workflowId, 'maintenance-repairs');
   const second = await stack.runMaintenance({ asOf: Date.now() + 2 * 60_000 });
   expect(second.counts).toEqual(emptyMaintenanceCounts());
 
-  const runs = (await gqlAdmin('{ maintenanceRuns(first: 2) { id workflowId startedAt finishedAt counts { messageWorkflowsStarted deliveriesCorrected endpointStatusesCorrected endpointWorkflowsStarted messagesDeleted } } }')).maintenanceRuns;
+  const runs = (
+    await gqlAdmin(
+      '{ maintenanceRuns(first: 2) { id workflowId startedAt finishedAt counts { messageWorkflowsStarted deliveriesCorrected endpointStatusesCorrected endpointWorkflowsStarted messagesDeleted } } }',
+    )
+  ).maintenanceRuns;
   expect(runs.map((r: { id: string }) => r.id)).toEqual([second.runId, first.runId]);
-  expect(runs[1].counts).toEqual({ messageWorkflowsStarted: 1, deliveriesCorrected: 2, endpointStatusesCorrected: 1, endpointWorkflowsStarted: 1, messagesDeleted: 0 });
+  expect(runs[1].counts).toEqual({
+    messageWorkflowsStarted: 1,
+    deliveriesCorrected: 2,
+    endpointStatusesCorrected: 1,
+    endpointWorkflowsStarted: 1,
+    messagesDeleted: 0,
+  });
   expect(runs[0].workflowId).toBe(second.workflowId);
 });

@@ -26,7 +26,14 @@ test('one maintenance pass deletes exactly the messages past retention, with the
 
   // A clock set eight days back, instead of waiting eight days.
   const eightDaysAgo = new Date(Date.now() - 8 * DAY);
-  const past = createMessageService({ db, endpoints: services.endpoints, temporal: stack.temporal, taskQueue: stack.taskQueue, maxPayloadBytes: 1 << 18, now: () => eightDaysAgo });
+  const past = createMessageService({
+    db,
+    endpoints: services.endpoints,
+    temporal: stack.temporal,
+    taskQueue: stack.taskQueue,
+    maxPayloadBytes: 1 << 18,
+    now: () => eightDaysAgo,
+  });
   const old = [];
   for (let i = 0; i < 3; i++) old.push(await past.send(tenantId, { eventType: 'kept.or.not', payload: { old: i } }));
   const oldParked = await past.send(tenantId, { eventType: 'parked.one', payload: { old: 'parked' } });
@@ -34,8 +41,8 @@ test('one maintenance pass deletes exactly the messages past retention, with the
   for (let i = 0; i < 2; i++) fresh.push(await services.messages.send(tenantId, { eventType: 'kept.or.not', payload: { fresh: i } }));
 
   await receiver.waitFor(5);
-  await eventually(async () => ((await db.deliveries.countDocuments({ endpointId: live._id, status: 'SUCCEEDED' })) === 5) || undefined, 15_000, 'delivered');
-  await eventually(async () => ((await db.deliveries.findOne({ messageId: oldParked._id }))?.status === 'PARKED') || undefined, 15_000, 'parked');
+  await eventually(async () => (await db.deliveries.countDocuments({ endpointId: live._id, status: 'SUCCEEDED' })) === 5 || undefined, 15_000, 'delivered');
+  await eventually(async () => (await db.deliveries.findOne({ messageId: oldParked._id }))?.status === 'PARKED' || undefined, 15_000, 'parked');
   expect(await db.attempts.countDocuments({ messageId: { $in: old.map((m) => m._id) } })).toBe(3);
 
   const report = await stack.runMaintenance({ retentionMs: 7 * DAY });

@@ -159,15 +159,31 @@ describe('the SSRF guard', () => {
     const { tenantId } = await guarded.useNewTenant();
     const r = await receiver();
     // As if DNS had changed after registration: write the endpoints directly, past the registration check.
-    const id = (await guarded.services.endpoints.create(tenantId, { url: 'https://hooks.example.com/in', eventTypes: ['rebind.test'], retryPolicy: { maxRetries: 0, retriesUntilFailure: 0 } })).endpoint._id;
-    const id2 = (await guarded.services.endpoints.create(tenantId, { url: 'https://8.8.8.8/in', eventTypes: ['rebind.test'], retryPolicy: { maxRetries: 0, retriesUntilFailure: 0 } })).endpoint._id;
+    const id = (
+      await guarded.services.endpoints.create(tenantId, {
+        url: 'https://hooks.example.com/in',
+        eventTypes: ['rebind.test'],
+        retryPolicy: { maxRetries: 0, retriesUntilFailure: 0 },
+      })
+    ).endpoint._id;
+    const id2 = (
+      await guarded.services.endpoints.create(tenantId, {
+        url: 'https://8.8.8.8/in',
+        eventTypes: ['rebind.test'],
+        retryPolicy: { maxRetries: 0, retriesUntilFailure: 0 },
+      })
+    ).endpoint._id;
     await guarded.mongo.collections.endpoints.updateOne({ _id: id }, { $set: { url: `http://localhost:${r.port}/webhook` } });
     await guarded.mongo.collections.endpoints.updateOne({ _id: id2 }, { $set: { url: `http://127.0.0.1:${r.port}/webhook` } });
     const messageId = (await guarded.gql(SEND, { input: { eventType: 'rebind.test', payload: {} } })).data.sendMessage.id;
-    const attempts = await eventually(async () => {
-      const rows = await guarded.mongo.collections.attempts.find({ messageId }).toArray();
-      return rows.length === 2 ? rows : undefined;
-    }, 15_000, 'two attempts');
+    const attempts = await eventually(
+      async () => {
+        const rows = await guarded.mongo.collections.attempts.find({ messageId }).toArray();
+        return rows.length === 2 ? rows : undefined;
+      },
+      15_000,
+      'two attempts',
+    );
     for (const attempt of attempts) {
       expect(attempt.succeeded).toBe(false);
       expect(attempt.error).toMatch(/^blocked by the SSRF guard: .*loopback/);
@@ -192,7 +208,11 @@ describe('limits', () => {
   test('a request body over HOOKFLOW_MAX_REQUEST_BYTES is refused with 413 before it is read, and one without a length with 411', async () => {
     await open.useNewTenant();
     const body = JSON.stringify({ query: SEND, variables: { input: { eventType: 'a.b', payload: { blob: 'x'.repeat(100 * 1024) } } } });
-    const response = await fetch(open.api.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${open.apiKey}` }, body });
+    const response = await fetch(open.api.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${open.apiKey}` },
+      body,
+    });
     expect(response.status).toBe(413);
     expect(((await response.json()) as any).errors[0].extensions.code).toBe('REQUEST_TOO_LARGE');
     const chunked = await fetch(open.api.url, {
@@ -212,7 +232,11 @@ describe('limits', () => {
     const aliases = `{ ${Array.from({ length: 12 }, (_, i) => `a${i}: endpoints { id }`).join(' ')} }`;
     expect((await open.gql(aliases)).errors![0]!.message).toMatch(/alias/i);
     const batch = Array.from({ length: 6 }, () => ({ query: '{ endpoints { id } }' }));
-    const response = await fetch(open.api.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${open.apiKey}` }, body: JSON.stringify(batch) });
+    const response = await fetch(open.api.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${open.apiKey}` },
+      body: JSON.stringify(batch),
+    });
     const result = (await response.json()) as any;
     expect(JSON.stringify(result)).toMatch(/[Bb]atch/);
     expect(Array.isArray(result) && result.every((r: any) => r.data)).toBe(false);
@@ -250,7 +274,11 @@ describe('limits', () => {
     release();
     await r.waitFor(6, 20_000);
     expect(peak).toBe(2);
-    await eventually(async () => ((await open.mongo.collections.deliveries.countDocuments({ messageId: { $in: ids }, status: 'SUCCEEDED' })) === 6) || undefined, 20_000, 'all delivered');
+    await eventually(
+      async () => (await open.mongo.collections.deliveries.countDocuments({ messageId: { $in: ids }, status: 'SUCCEEDED' })) === 6 || undefined,
+      20_000,
+      'all delivered',
+    );
     // Throttling is not an attempt: each message was posted exactly once.
     expect(await open.mongo.collections.attempts.countDocuments({ messageId: { $in: ids } })).toBe(6);
   });
@@ -263,7 +291,8 @@ describe('secrets', () => {
     const created = (await open.gql(CREATE, { input: { url: r.url } })).data.createEndpoint;
     const endpointId = created.endpoint.id;
     const oldSecret: string = created.secret;
-    const rotated = (await open.gql('mutation ($id: ID!) { rotateEndpointSecret(id: $id) { secret previousSecretExpiresAt } }', { id: endpointId })).data.rotateEndpointSecret;
+    const rotated = (await open.gql('mutation ($id: ID!) { rotateEndpointSecret(id: $id) { secret previousSecretExpiresAt } }', { id: endpointId })).data
+      .rotateEndpointSecret;
     const newSecret: string = rotated.secret;
     expect(newSecret).not.toBe(oldSecret);
     expect(Date.parse(rotated.previousSecretExpiresAt) - Date.now()).toBeGreaterThan(23 * 3600_000);
@@ -283,7 +312,16 @@ describe('secrets', () => {
     await open.temporal.workflow.getHandle(deliverMessageWorkflowId(messageId)).result();
     const cli = temporalCliPath(loadConfig().HOOKFLOW_CACHE_DIR);
     for (const workflowId of [deliverMessageWorkflowId(messageId), endpointWorkflowId(endpointId)]) {
-      const history = execFileSync(cli, ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', process.env.TEST_TEMPORAL_ADDRESS!]).toString();
+      const history = execFileSync(cli, [
+        'workflow',
+        'show',
+        '--workflow-id',
+        workflowId,
+        '--output',
+        'json',
+        '--address',
+        process.env.TEST_TEMPORAL_ADDRESS!,
+      ]).toString();
       // Payloads are base64 JSON: decode every one before looking.
       const decoded = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
       expect(decoded.length).toBeGreaterThan(0);

@@ -33,7 +33,9 @@ async function deliverOneThrough(stack: TestStack): Promise<void> {
     input: { url: receiver.url, eventTypes: ['tls.test'] },
   });
   expect(created.errors).toBeUndefined();
-  const sent = await stack.gql(`mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, { input: { eventType: 'tls.test', payload: { ok: true } } });
+  const sent = await stack.gql(`mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, {
+    input: { eventType: 'tls.test', payload: { ok: true } },
+  });
   expect(sent.errors).toBeUndefined();
   await receiver.waitFor(1);
   expect(JSON.parse(receiver.requests[0]!.body).id).toBe(sent.data.sendMessage.id);
@@ -43,24 +45,30 @@ test('envconfig loads address, namespace, API key and TLS from the environment; 
   expect(loadTemporalTarget('127.0.0.1:7233', env({}))).toEqual({ address: '127.0.0.1:7233', namespace: 'default' });
   const cloud = loadTemporalTarget('unused:1', env({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'key-1' }));
   expect(cloud).toEqual({ address: 'ns.acct.tmprl.cloud:7233', namespace: 'ns.acct', apiKey: 'key-1', tls: true });
-  const mtls = loadTemporalTarget('unused:1', env({
-    TEMPORAL_ADDRESS: 'temporal:7233',
-    TEMPORAL_TLS_CLIENT_CERT_PATH: pki.paths.clientCert,
-    TEMPORAL_TLS_CLIENT_KEY_PATH: pki.paths.clientKey,
-    TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.paths.caCert,
-    TEMPORAL_TLS_SERVER_NAME: 'localhost',
-  }));
+  const mtls = loadTemporalTarget(
+    'unused:1',
+    env({
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: pki.paths.clientCert,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: pki.paths.clientKey,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.paths.caCert,
+      TEMPORAL_TLS_SERVER_NAME: 'localhost',
+    }),
+  );
   expect(mtls.tls).toMatchObject({ serverNameOverride: 'localhost', clientCertPair: { crt: Buffer.from(pki.client.cert), key: Buffer.from(pki.client.key) } });
 });
 
 test('TLS: the API and the worker deliver through a TLS-only proxy, trusting the CA named by TEMPORAL_TLS_SERVER_CA_CERT_PATH', async () => {
   const proxy = await startTlsProxy({ pki, target: devServerPort(), requireClientCert: false });
   cleanup.push(() => proxy.close());
-  const target = loadTemporalTarget('unused:1', env({
-    TEMPORAL_ADDRESS: `127.0.0.1:${proxy.port}`,
-    TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.paths.caCert,
-    TEMPORAL_TLS_SERVER_NAME: 'localhost',
-  }));
+  const target = loadTemporalTarget(
+    'unused:1',
+    env({
+      TEMPORAL_ADDRESS: `127.0.0.1:${proxy.port}`,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.paths.caCert,
+      TEMPORAL_TLS_SERVER_NAME: 'localhost',
+    }),
+  );
   const stack = await startStack({ temporal: target });
   cleanup.push(() => stack.stop());
   await deliverOneThrough(stack);
@@ -77,7 +85,10 @@ test('mTLS: a worker with a client certificate gets through; one without is refu
   const proxy = await startTlsProxy({ pki, target: devServerPort(), requireClientCert: true });
   cleanup.push(() => proxy.close());
   const base = { TEMPORAL_ADDRESS: `127.0.0.1:${proxy.port}`, TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.paths.caCert, TEMPORAL_TLS_SERVER_NAME: 'localhost' };
-  const withCert: TemporalTarget = loadTemporalTarget('unused:1', env({ ...base, TEMPORAL_TLS_CLIENT_CERT_PATH: pki.paths.clientCert, TEMPORAL_TLS_CLIENT_KEY_PATH: pki.paths.clientKey }));
+  const withCert: TemporalTarget = loadTemporalTarget(
+    'unused:1',
+    env({ ...base, TEMPORAL_TLS_CLIENT_CERT_PATH: pki.paths.clientCert, TEMPORAL_TLS_CLIENT_KEY_PATH: pki.paths.clientKey }),
+  );
   const stack = await startStack({ temporal: withCert });
   cleanup.push(() => stack.stop());
   await deliverOneThrough(stack);
@@ -97,10 +108,14 @@ test('mTLS: a worker with a client certificate gets through; one without is refu
 
   // And readiness names Temporal when the proxy goes away.
   await proxy.close();
-  const down = await eventually(async () => {
-    const response = await fetch(`${stack.opsUrl}/readyz`);
-    return response.status === 503 ? ((await response.json()) as any) : undefined;
-  }, 15_000, '/readyz to turn 503');
+  const down = await eventually(
+    async () => {
+      const response = await fetch(`${stack.opsUrl}/readyz`);
+      return response.status === 503 ? ((await response.json()) as any) : undefined;
+    },
+    15_000,
+    '/readyz to turn 503',
+  );
   expect(down.checks.temporal.ok).toBe(false);
   expect(down.checks.mongodb.ok).toBe(true);
 });

@@ -43,7 +43,9 @@ test('the receiver gets a traceparent whose trace holds the API request, the wor
   });
   expect(created.errors).toBeUndefined();
   exporter.reset();
-  const sent = await stack.gql(`mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, { input: { eventType: 'trace.test', payload: { n: 1 } } });
+  const sent = await stack.gql(`mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, {
+    input: { eventType: 'trace.test', payload: { n: 1 } },
+  });
   expect(sent.errors).toBeUndefined();
   await receiver.waitFor(1);
 
@@ -52,11 +54,17 @@ test('the receiver gets a traceparent whose trace holds the API request, the wor
   expect(match).not.toBeNull();
   const [, traceId, parentSpanId] = match!;
 
-  const spans = await eventually(async () => {
-    const finished = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
-    const names = finished.map((s) => s.name);
-    return names.some((n) => n.startsWith('RunWorkflow:deliverMessage')) && names.some((n) => n.startsWith('RunActivity:attemptDelivery')) ? finished : undefined;
-  }, 20_000, 'the workflow and activity spans to be exported');
+  const spans = await eventually(
+    async () => {
+      const finished = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+      const names = finished.map((s) => s.name);
+      return names.some((n) => n.startsWith('RunWorkflow:deliverMessage')) && names.some((n) => n.startsWith('RunActivity:attemptDelivery'))
+        ? finished
+        : undefined;
+    },
+    20_000,
+    'the workflow and activity spans to be exported',
+  );
 
   // The POST's parent is the attempt's activity span.
   const parent = spans.find((s) => s.spanContext().spanId === parentSpanId);

@@ -15,7 +15,12 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry-schedule';
  * faults listed in failure-types.ts, which no retry fixes. The attempt heartbeats every second, so
  * that the attempts of a worker that died are retried after 5 s, not 60.
  */
-const ATTEMPT_RETRY: RetryOptions = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE_FAILURE_TYPES };
+const ATTEMPT_RETRY: RetryOptions = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  nonRetryableErrorTypes: NON_RETRYABLE_FAILURE_TYPES,
+};
 const { attemptDelivery } = proxyActivities<Activities>({ startToCloseTimeout: '60 seconds', heartbeatTimeout: '5 seconds', retry: ATTEMPT_RETRY });
 
 /**
@@ -124,7 +129,11 @@ async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryR
         return ended(outcome.status, number);
       case 'failed': {
         // Math.random is deterministic inside a workflow: replay draws the same jitter.
-        const verdict = { acknowledged: false, statusCode: outcome.statusCode, ...(outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs }) };
+        const verdict = {
+          acknowledged: false,
+          statusCode: outcome.statusCode,
+          ...(outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs }),
+        };
         const step = decideNextStep(outcome.retryPolicy, number, verdict, Math.random());
         if (step.kind === 'done') return ended('SUCCEEDED', attempts);
         if (step.raiseFailing && !raisedFailure) {

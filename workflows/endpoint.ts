@@ -109,14 +109,25 @@ export async function endpointLifecycle(input: EndpointLifecycleInput): Promise<
   await condition(allHandlersFinished);
 }
 
-async function apply(endpointId: string, tenantId: string, state: LifecycleState, input: LifecycleInput, legacyNotifications: Set<Promise<unknown>>): Promise<LifecycleState> {
+async function apply(
+  endpointId: string,
+  tenantId: string,
+  state: LifecycleState,
+  input: LifecycleInput,
+  legacyNotifications: Set<Promise<unknown>>,
+): Promise<LifecycleState> {
   const { state: next, events } = applyLifecycleInput(endpointId, state, input, Date.now());
   if (events.length === 0) return state;
   await saveLifecycle({ endpointId, tenantId, status: next.status, failingSince: next.failingSince, disabledAt: next.disabledAt, events });
   for (const event of events) {
     if (event.kind === 'REACTIVATED') {
       if (patched(ONE_REDELIVERY_OWNER)) await wakeRedelivery({ tenantId, endpointId });
-      else await startChild('redeliverParked', { workflowId: `redeliver-${endpointId}-${next.eventCount}`, args: [{ endpointId, tenantId }], parentClosePolicy: ParentClosePolicy.ABANDON });
+      else
+        await startChild('redeliverParked', {
+          workflowId: `redeliver-${endpointId}-${next.eventCount}`,
+          args: [{ endpointId, tenantId }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+        });
       continue;
     }
     if (!notifies(event.kind)) continue;

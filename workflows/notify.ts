@@ -19,6 +19,9 @@ const { notify } = proxyActivities<Activities>({
 export async function notifyEndpointEvent(input: { endpointId: string; event: RaisedEvent }): Promise<Record<string, string>> {
   const outcomes = await Promise.allSettled(NOTIFICATION_CHANNELS.map((channel) => notify({ endpointId: input.endpointId, event: input.event, channel })));
   return Object.fromEntries(
-    outcomes.map((outcome, i) => [NOTIFICATION_CHANNELS[i]!, outcome.status === 'fulfilled' ? `sent ${outcome.value.sent}` : `given up: ${String(outcome.reason)}`]),
+    outcomes.map((outcome, i) => [
+      NOTIFICATION_CHANNELS[i]!,
+      outcome.status === 'fulfilled' ? `sent ${outcome.value.sent}` : `given up: ${String(outcome.reason)}`,
+    ]),
   );
 }

@@ -27,7 +27,9 @@ export async function ensureEndpoint(options: { apiUrl: string; apiKey: string; 
   if (existsSync(options.file)) {
     const saved = JSON.parse(readFileSync(options.file, 'utf8')) as Registration;
     if (saved.url === options.url) {
-      const { endpoint } = await gql<{ endpoint: { id: string } | null }>(options.apiUrl, options.apiKey, 'query ($id: ID!) { endpoint(id: $id) { id } }', { id: saved.endpointId }).catch(() => ({ endpoint: null }));
+      const { endpoint } = await gql<{ endpoint: { id: string } | null }>(options.apiUrl, options.apiKey, 'query ($id: ID!) { endpoint(id: $id) { id } }', {
+        id: saved.endpointId,
+      }).catch(() => ({ endpoint: null }));
       if (endpoint) return saved;
     }
   }

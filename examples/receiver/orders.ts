@@ -46,7 +46,15 @@ export function orderSync(db: Db, store: ReceiverStore, options: { failRate?: nu
     }
     await orders.updateOne(
       { _id: orderId },
-      { $set: { status: message.type!.slice('order.'.length), eventAt, lastMessageId: message.id, data: message.data as Record<string, unknown>, syncedAt: new Date() } },
+      {
+        $set: {
+          status: message.type!.slice('order.'.length),
+          eventAt,
+          lastMessageId: message.id,
+          data: message.data as Record<string, unknown>,
+          syncedAt: new Date(),
+        },
+      },
       { upsert: true },
     );
   };

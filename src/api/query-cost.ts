@@ -1,4 +1,12 @@
-import { GraphQLError, Kind, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationRule,
+} from 'graphql';
 
 /**
  * What one request may cost, counting what it loads rather than what it names: a connection's subtree
@@ -25,7 +33,12 @@ function firstArgument(field: FieldNode, variables: Record<string, unknown>): nu
   return null;
 }
 
-function costOf(set: SelectionSetNode | undefined, fragments: Map<string, FragmentDefinitionNode>, variables: Record<string, unknown>, seen: Set<string>): number {
+function costOf(
+  set: SelectionSetNode | undefined,
+  fragments: Map<string, FragmentDefinitionNode>,
+  variables: Record<string, unknown>,
+  seen: Set<string>,
+): number {
   if (!set) return 0;
   let total = 0;
   for (const selection of set.selections) {
@@ -51,16 +64,24 @@ function costOf(set: SelectionSetNode | undefined, fragments: Map<string, Fragme
 /** A validation rule: an operation over the limit is refused with QUERY_TOO_COSTLY before it runs. */
 export function queryCostRule(variables: Record<string, unknown> = {}): ValidationRule {
   return (context) => {
-    const fragments = new Map(context.getDocument().definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+    const fragments = new Map(
+      context
+        .getDocument()
+        .definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION)
+        .map((d) => [d.name.value, d]),
+    );
     return {
       OperationDefinition(operation: OperationDefinitionNode) {
         const cost = costOf(operation.selectionSet, fragments, variables, new Set());
         if (cost > MAX_QUERY_COST) {
           context.reportError(
-            new GraphQLError(`the query would load about ${cost} units, over the limit of ${MAX_QUERY_COST}: ask for fewer items per page (first) or fewer nested fields`, {
-              nodes: [operation],
-              extensions: { code: 'QUERY_TOO_COSTLY' },
-            }),
+            new GraphQLError(
+              `the query would load about ${cost} units, over the limit of ${MAX_QUERY_COST}: ask for fewer items per page (first) or fewer nested fields`,
+              {
+                nodes: [operation],
+                extensions: { code: 'QUERY_TOO_COSTLY' },
+              },
+            ),
           );
         }
       },

@@ -8,7 +8,6 @@ import { UserError } from '../errors';
 import type { ApiContext } from './context';
 import { forbidden } from './graphql-errors';
 
-
 /** The caller's tenant: every tenant operation is scoped to it. The admin token has none. */
 function tenant(context: ApiContext): { tenantId: string; services: ApiContext['services'] } {
   if (context.tenantId === null) {

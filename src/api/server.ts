@@ -25,7 +25,6 @@ export interface ApiOptions {
   graphiqlApiKey?: string;
 }
 
-
 /** The domain's UserError becomes a GraphQL error whose `extensions.code` clients can switch on; the rest is masked. */
 function maskError(error: unknown, message: string, isDev?: boolean): Error {
   const original = error instanceof GraphQLError ? error.originalError : error;
@@ -50,9 +49,7 @@ export function createApi({ services, log, adminToken, graphiqlApiKey }: ApiOpti
     landingPage: false,
     // GraphiQL's scripts from the installed package, not from a CDN: it works offline.
     renderGraphiQL,
-    graphiql: graphiqlApiKey
-      ? { title: 'Hookflow', headers: JSON.stringify({ Authorization: `Bearer ${graphiqlApiKey}` }) }
-      : { title: 'Hookflow' },
+    graphiql: graphiqlApiKey ? { title: 'Hookflow', headers: JSON.stringify({ Authorization: `Bearer ${graphiqlApiKey}` }) } : { title: 'Hookflow' },
     maskedErrors: { maskError },
     // At most 5 operations in one batched request.
     batching: { limit: 5 },

@@ -11,7 +11,9 @@ import type { createApi } from './server';
 export function serveGraphqlWs(server: Server, yoga: ReturnType<typeof createApi>, path: string): { close(): Promise<void> } {
   const wsServer = new WebSocketServer({ server, path });
   const requestOf = (authorization: unknown) => ({
-    headers: new Headers(typeof authorization === 'string' ? { authorization: /^Bearer\s/i.test(authorization) ? authorization : `Bearer ${authorization}` } : {}),
+    headers: new Headers(
+      typeof authorization === 'string' ? { authorization: /^Bearer\s/i.test(authorization) ? authorization : `Bearer ${authorization}` } : {},
+    ),
   });
   const disposable = useServer(
     {

@@ -56,7 +56,12 @@ export const INDEXES: { collection: keyof Collections; key: Record<string, 1 | -
   { collection: 'messages', key: { createdAt: 1 }, name: 'created', serves: 'retention: expired messages' },
   { collection: 'deliveries', key: { tenantId: 1, endpointId: 1, messageCreatedAt: -1 }, name: 'tenant_endpoint_created', serves: 'messages by endpointId' },
   { collection: 'deliveries', key: { tenantId: 1, status: 1, messageCreatedAt: -1 }, name: 'tenant_status_created', serves: 'messages by delivery status' },
-  { collection: 'deliveries', key: { endpointId: 1, status: 1, occurredAt: 1 }, name: 'endpoint_status_occurred', serves: 'parked messages in event order; recoverEndpoint' },
+  {
+    collection: 'deliveries',
+    key: { endpointId: 1, status: 1, occurredAt: 1 },
+    name: 'endpoint_status_occurred',
+    serves: 'parked messages in event order; recoverEndpoint',
+  },
   { collection: 'deliveries', key: { status: 1, updatedAt: 1 }, name: 'status_updated', serves: 'reconciliation: open deliveries' },
   { collection: 'deliveries', key: { messageId: 1 }, name: 'message', serves: 'reconciliation: rows of a message never stored' },
   { collection: 'attempts', key: { endpointId: 1, startedAt: -1, _id: -1 }, name: 'endpoint_started_id', serves: 'attempts(endpointId); Endpoint.stats' },
@@ -82,8 +87,7 @@ async function ensureIndexes(c: Collections): Promise<void> {
   }
 }
 
-export const isDuplicateKeyError = (error: unknown): boolean =>
-  error instanceof MongoServerError && error.code === 11000;
+export const isDuplicateKeyError = (error: unknown): boolean => error instanceof MongoServerError && error.code === 11000;
 
 /** Ids per `$in`: one query or delete each. */
 const ID_CHUNK = 500;

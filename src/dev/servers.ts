@@ -53,7 +53,17 @@ export const LAUNCHER_SQLITE_CONNECTIONS = Number(process.env.HOOKFLOW_TEMPORAL_
 
 export async function startTemporalDevServer(options: TemporalDevOptions): Promise<ChildServer> {
   const launcher = options.kind === 'launcher';
-  const args = [...(launcher ? ['--history-shards', String(LAUNCHER_HISTORY_SHARDS), '--sqlite-max-conns', String(LAUNCHER_SQLITE_CONNECTIONS)] : ['server', 'start-dev']), '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace, '--log-level', 'error'];
+  const args = [
+    ...(launcher ? ['--history-shards', String(LAUNCHER_HISTORY_SHARDS), '--sqlite-max-conns', String(LAUNCHER_SQLITE_CONNECTIONS)] : ['server', 'start-dev']),
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--namespace',
+    options.namespace,
+    '--log-level',
+    'error',
+  ];
   args.push(...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]));
   if (options.dbFile) {
     mkdirSync(path.dirname(options.dbFile), { recursive: true });

@@ -59,7 +59,11 @@ export function temporalServerKind(env: NodeJS.ProcessEnv = process.env): Tempor
 }
 
 /** Builds (once) and returns the embedded Temporal server of the chosen kind. */
-export async function ensureTemporalServer(cacheDir: string, progress: Progress, kind = temporalServerKind()): Promise<{ binary: string; kind: TemporalServerKind }> {
+export async function ensureTemporalServer(
+  cacheDir: string,
+  progress: Progress,
+  kind = temporalServerKind(),
+): Promise<{ binary: string; kind: TemporalServerKind }> {
   const binary = kind === 'launcher' ? await ensureTemporalLauncher(cacheDir, progress) : await ensureTemporalCli(cacheDir, progress);
   return { binary, kind };
 }
@@ -228,7 +232,11 @@ export async function ensureFerretDb(cacheDir: string, progress: Progress, optio
   const work = mkdtempSync(path.join(ensureDir(path.join(cacheDir, 'tmp')), 'ferretdb-'));
   try {
     progress(`fetching FerretDB ${FERRETDB_VERSION} sources…`);
-    const download = execFileSync('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], { cwd: ferretLauncherDir, encoding: 'utf8', env: process.env });
+    const download = execFileSync('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], {
+      cwd: ferretLauncherDir,
+      encoding: 'utf8',
+      env: process.env,
+    });
     const source = JSON.parse(download).Dir as string;
     const patched = path.join(work, 'FerretDB');
     execFileSync('cp', ['-R', source, patched]);
@@ -254,7 +262,10 @@ export function applyFerretPatches(moduleDir: string): void {
     const text = readFileSync(file, 'utf8');
     if (text.split(patch.from).length !== 2) throw new Error(`FerretDB patch does not apply: ${patch.file} does not hold ${patch.from} exactly once`);
     chmodSync(file, 0o644);
-    writeFileSync(file, text.replace(patch.from, () => patch.to));
+    writeFileSync(
+      file,
+      text.replace(patch.from, () => patch.to),
+    );
   }
   for (const file of ferretPatchFiles()) {
     const target = path.join(moduleDir, file);

@@ -26,7 +26,7 @@ export function decodeLiveCursor(cursor: string): LivePosition {
   } catch {
     // fall through
   }
-  throw new UserError('INVALID_CURSOR', 'after: not a cursor of a live event (pass an event\'s cursor as it is)', 'after');
+  throw new UserError('INVALID_CURSOR', "after: not a cursor of a live event (pass an event's cursor as it is)", 'after');
 }
 
 export const cursorExpired = (why: string) =>
@@ -166,7 +166,12 @@ export class LiveSubscription implements AsyncIterableIterator<LiveItem> {
   offer(event: LiveEvent): void {
     if (this.done || this.error || !this.accept(event)) return;
     if (this.queue.length >= this.bufferSize) {
-      this.close(new UserError('SLOW_CONSUMER', `more than ${this.bufferSize} events waited for this subscriber; subscribe again with after set to the last cursor received`));
+      this.close(
+        new UserError(
+          'SLOW_CONSUMER',
+          `more than ${this.bufferSize} events waited for this subscriber; subscribe again with after set to the last cursor received`,
+        ),
+      );
       return;
     }
     this.queue.push(event);

@@ -94,16 +94,27 @@ export async function startLiveService(deps: {
   }
 
   // Short-lived: an endpoint's status changes, and an event should show it soon after.
-  const endpointCache = new LRUCache<string, EndpointDoc>({ max: 10_000, ttl: 1_000, fetchMethod: async (id) => (await db.endpoints.findOne({ _id: id })) ?? undefined });
+  const endpointCache = new LRUCache<string, EndpointDoc>({
+    max: 10_000,
+    ttl: 1_000,
+    fetchMethod: async (id) => (await db.endpoints.findOne({ _id: id })) ?? undefined,
+  });
   // A stored message never changes.
-  const messageCache = new LRUCache<string, MessageDoc>({ max: 2_000, ttl: 30_000, fetchMethod: async (id) => (await db.messages.findOne({ _id: id })) ?? undefined });
+  const messageCache = new LRUCache<string, MessageDoc>({
+    max: 2_000,
+    ttl: 30_000,
+    fetchMethod: async (id) => (await db.messages.findOne({ _id: id })) ?? undefined,
+  });
 
   async function subscribe(subscriber: Subscriber, after: string | null | undefined, accept: (event: LiveEvent) => boolean): Promise<AsyncIterable<LiveItem>> {
     const position = after ? decodeLiveCursor(after) : null;
     const entry = byKey.get(subscriber.apiKey) ?? { open: new Set<LiveSubscription>(), opening: 0 };
     const count = entry.open.size + entry.opening;
     if (count >= config.maxSubscriptionsPerKey) {
-      throw new UserError('TOO_MANY_SUBSCRIPTIONS', `this API key has ${count} open subscriptions, the most allowed (HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY); close one first`);
+      throw new UserError(
+        'TOO_MANY_SUBSCRIPTIONS',
+        `this API key has ${count} open subscriptions, the most allowed (HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY); close one first`,
+      );
     }
     entry.opening += 1;
     byKey.set(subscriber.apiKey, entry);
@@ -138,12 +149,15 @@ export async function startLiveService(deps: {
       if (args.endpointId) await endpoints.get(tenantId, args.endpointId);
       if (args.messageId) await messages.get(tenantId, args.messageId);
       const types = args.eventTypes && args.eventTypes.length > 0 ? new Set(args.eventTypes) : null;
-      const items = await subscribe(subscriber, args.after, (event) =>
-        event.type === 'delivery' &&
-        event.tenantId === tenantId &&
-        (!args.endpointId || event.endpointId === args.endpointId) &&
-        (!args.messageId || event.messageId === args.messageId) &&
-        (!types || types.has(event.eventType)),
+      const items = await subscribe(
+        subscriber,
+        args.after,
+        (event) =>
+          event.type === 'delivery' &&
+          event.tenantId === tenantId &&
+          (!args.endpointId || event.endpointId === args.endpointId) &&
+          (!args.messageId || event.messageId === args.messageId) &&
+          (!types || types.has(event.eventType)),
       );
       // The filter admits delivery events only.
       return items as AsyncIterable<LiveItem<LiveDeliveryEvent>>;
@@ -152,8 +166,10 @@ export async function startLiveService(deps: {
     async endpointEvents(subscriber: Subscriber, args: EndpointEventArgs): Promise<AsyncIterable<LiveItem<LiveEndpointEvent>>> {
       const { tenantId } = subscriber;
       if (args.endpointId) await endpoints.get(tenantId, args.endpointId);
-      const items = await subscribe(subscriber, args.after, (event) =>
-        event.type === 'endpoint' && event.tenantId === tenantId && (!args.endpointId || event.endpointId === args.endpointId),
+      const items = await subscribe(
+        subscriber,
+        args.after,
+        (event) => event.type === 'endpoint' && event.tenantId === tenantId && (!args.endpointId || event.endpointId === args.endpointId),
       );
       // The filter admits endpoint events only.
       return items as AsyncIterable<LiveItem<LiveEndpointEvent>>;

@@ -59,7 +59,9 @@ export async function tailDeliveries(args: {
     const stop = () => void client.dispose();
     args.signal.addEventListener('abort', stop, { once: true });
     try {
-      const results: AsyncIterableIterator<FormattedExecutionResult<{ deliveryEvents: DeliveryEventLine }, unknown>> = client.iterate<{ deliveryEvents: DeliveryEventLine }>({
+      const results: AsyncIterableIterator<FormattedExecutionResult<{ deliveryEvents: DeliveryEventLine }, unknown>> = client.iterate<{
+        deliveryEvents: DeliveryEventLine;
+      }>({
         query: QUERY,
         variables: { endpointId: args.endpointId ?? null, eventTypes: args.eventTypes ?? null, after },
       });

@@ -91,10 +91,11 @@ export function startLiveTail(args: {
       } catch (error) {
         if (!stopped) log.warn({ err: error }, 'live events: reading the stream failed; retrying');
       }
-      if (!stopped) await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, pollMs);
-      });
+      if (!stopped)
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, pollMs);
+        });
     }
   })();
 

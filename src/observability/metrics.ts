@@ -194,9 +194,7 @@ export function watchEndpointStatuses(endpoints: Collection<EndpointDoc>): void 
     registers: [registry],
     async collect() {
       if (!cached || Date.now() - cached.at > ENDPOINT_COUNT_TTL_MS) {
-        const counts = await Promise.all(
-          ENDPOINT_STATUSES.map((status) => endpoints.countDocuments({ status, deletedAt: null }, { maxTimeMS: 2_000 })),
-        );
+        const counts = await Promise.all(ENDPOINT_STATUSES.map((status) => endpoints.countDocuments({ status, deletedAt: null }, { maxTimeMS: 2_000 })));
         cached = { at: Date.now(), counts };
       }
       ENDPOINT_STATUSES.forEach((status, i) => this.labels(status.toLowerCase()).set(cached!.counts[i]!));

@@ -52,7 +52,11 @@ export function startTracing(serviceName: string, log: Pick<Logger, 'info'>, opt
     // Sets the global provider, the AsyncLocalStorage context manager and the W3C trace-context propagator.
     tracerProvider.register();
     provider = { provider: tracerProvider, processor, resource, users: 0 };
-    if (!options.spanProcessor) log.info({ endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT }, 'OpenTelemetry traces exported over OTLP');
+    if (!options.spanProcessor)
+      log.info(
+        { endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT },
+        'OpenTelemetry traces exported over OTLP',
+      );
   }
   const current = provider;
   current.users += 1;
@@ -87,7 +91,9 @@ export function traceHttpRequest(req: IncomingMessage, res: ServerResponse, hand
   if (!provider) return handle();
   const parent = propagation.extract(context.active(), req.headers);
   const path = (req.url ?? '/').split('?')[0];
-  const span = trace.getTracer('hookflow').startSpan(`${req.method} ${path}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? '', 'url.path': path } }, parent);
+  const span = trace
+    .getTracer('hookflow')
+    .startSpan(`${req.method} ${path}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? '', 'url.path': path } }, parent);
   res.once('close', () => {
     span.setAttribute('http.response.status_code', res.statusCode);
     if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });

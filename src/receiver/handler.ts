@@ -109,15 +109,18 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     // version, and a renewal that won would leave the message held and processed again after its lease.
     // One renewal at a time, for the same reason.
     let renewing: Promise<unknown> | null = null;
-    const renewal = setInterval(() => {
-      renewing ??= claim
-        .renew()
-        .then(
-          (held) => held || onError(new Error(`lease on ${message.id} lost while processing`), message),
-          (error) => onError(error, message),
-        )
-        .finally(() => (renewing = null));
-    }, Math.max(10, leaseMs / 3));
+    const renewal = setInterval(
+      () => {
+        renewing ??= claim
+          .renew()
+          .then(
+            (held) => held || onError(new Error(`lease on ${message.id} lost while processing`), message),
+            (error) => onError(error, message),
+          )
+          .finally(() => (renewing = null));
+      },
+      Math.max(10, leaseMs / 3),
+    );
     let failure: unknown = null;
     try {
       await options.process(message, context);

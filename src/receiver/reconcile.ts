@@ -73,7 +73,10 @@ async function fetchPage(options: ReconcileOptions, after: string | null): Promi
       },
     }),
   });
-  const result = (await response.json().catch(() => null)) as { data?: { messages: Page }; errors?: { message: string; extensions?: { code?: string } }[] } | null;
+  const result = (await response.json().catch(() => null)) as {
+    data?: { messages: Page };
+    errors?: { message: string; extensions?: { code?: string } }[];
+  } | null;
   if (result?.errors?.length) throw new ReconcileError(`Hookflow API: ${result.errors[0].message}`, result.errors[0].extensions?.code);
   if (!response.ok || !result?.data) throw new ReconcileError(`Hookflow API answered ${response.status}`);
   return result.data.messages;
@@ -88,8 +91,7 @@ async function fetchPage(options: ReconcileOptions, after: string | null): Promi
  */
 export async function reconcile(options: ReconcileOptions): Promise<ReconcileResult> {
   const { store } = options;
-  const checkpoint =
-    options.checkpoint ?? `reconcile:${options.since.toISOString()}:${options.until.toISOString()}:${options.endpointId ?? '*'}`;
+  const checkpoint = options.checkpoint ?? `reconcile:${options.since.toISOString()}:${options.until.toISOString()}:${options.endpointId ?? '*'}`;
   const saved = options.restart ? null : await store.getCheckpoint(checkpoint);
   const progress: ReconcileResult = saved ? { ...JSON.parse(saved), pages: 0 } : { checked: 0, missing: 0, pages: 0, cursor: null, done: false };
   while (!progress.done) {

@@ -34,10 +34,7 @@ export function newDeliveryRows(message: MessageDoc): DeliveryDoc[] {
 }
 
 /** Why a run may not attempt a delivery now. */
-export type AttemptRefusal =
-  | { why: 'superseded'; owner: string }
-  | { why: 'finished'; status: DeliveryStatus }
-  | { why: 'missing' };
+export type AttemptRefusal = { why: 'superseded'; owner: string } | { why: 'finished'; status: DeliveryStatus } | { why: 'missing' };
 
 /**
  * Every write to the deliveries collection. A row is owned by one workflow run at a time (its
@@ -104,10 +101,7 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
 
     /** Sets the status a run decided, unless another run took the row over or it ended meanwhile (deleted endpoint). */
     async setOwnedStatus(id: string, owner: string, status: DeliveryStatus): Promise<boolean> {
-      const result = await deliveries.updateOne(
-        { _id: id, workflowId: owner, status: { $in: OPEN } },
-        { $set: { status, updatedAt: now() } },
-      );
+      const result = await deliveries.updateOne({ _id: id, workflowId: owner, status: { $in: OPEN } }, { $set: { status, updatedAt: now() } });
       return result.matchedCount > 0;
     },
 
@@ -118,7 +112,9 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
 
     /** deleteEndpoint: every open delivery becomes CANCELLED; returns them as they were. */
     async cancelOpenOfEndpoint(endpointId: string) {
-      const open = await deliveries.find({ endpointId, status: { $in: OPEN } }, { projection: { workflowId: 1, status: 1, messageId: 1, eventType: 1 } }).toArray();
+      const open = await deliveries
+        .find({ endpointId, status: { $in: OPEN } }, { projection: { workflowId: 1, status: 1, messageId: 1, eventType: 1 } })
+        .toArray();
       await deliveries.updateMany({ endpointId, status: { $in: OPEN } }, { $set: { status: 'CANCELLED', updatedAt: now() } });
       return open;
     },
@@ -132,7 +128,10 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
       for (const _id of ids) {
         const row = await deliveries.findOne({ _id }, { projection: { orderingKey: 1 } });
         const outside = row?.orderingKey ? { outsideSequence: true } : {};
-        const result = await deliveries.updateOne({ _id, status: { $in: REDELIVERABLE } }, { $set: { status: 'PARKED', workflowId: owner, updatedAt: now(), ...outside } });
+        const result = await deliveries.updateOne(
+          { _id, status: { $in: REDELIVERABLE } },
+          { $set: { status: 'PARKED', workflowId: owner, updatedAt: now(), ...outside } },
+        );
         handed += result.matchedCount;
       }
       return handed;
@@ -160,7 +159,10 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
 
     /** Reconciliation: open rows not touched since `before`. */
     listStale(statuses: DeliveryStatus[], before: Date, limit: number) {
-      return deliveries.find({ status: { $in: statuses }, updatedAt: { $lt: before } }).limit(limit).toArray();
+      return deliveries
+        .find({ status: { $in: statuses }, updatedAt: { $lt: before } })
+        .limit(limit)
+        .toArray();
     },
 
     /** Reconciliation: rows of a message that was never stored. */

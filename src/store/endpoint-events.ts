@@ -24,7 +24,10 @@ export function createEndpointEventStore(events: Collection<EndpointEventDoc>, n
     },
 
     /** Retention deleted a parked message: said on its endpoint, once per message. */
-    async recordParkedExpired(delivery: { endpointId: string; tenantId: string; messageId: string; attemptCount: number; messageCreatedAt: Date }, cutoff: Date) {
+    async recordParkedExpired(
+      delivery: { endpointId: string; tenantId: string; messageId: string; attemptCount: number; messageCreatedAt: Date },
+      cutoff: Date,
+    ) {
       await events.replaceOne(
         { _id: `${delivery.endpointId}:expired:${delivery.messageId}` },
         {
@@ -51,8 +54,14 @@ export function createEndpointEventStore(events: Collection<EndpointEventDoc>, n
 
     /** Retention: events and notification records older than the cutoff, a bounded batch at a time. */
     async pruneBefore(cutoff: Date, limit: number): Promise<{ events: number; notifications: number }> {
-      const oldEvents = await events.find({ at: { $lt: cutoff } }, { projection: { _id: 1 } }).limit(limit).toArray();
-      const oldNotifications = await notifications.find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } }).limit(limit).toArray();
+      const oldEvents = await events
+        .find({ at: { $lt: cutoff } }, { projection: { _id: 1 } })
+        .limit(limit)
+        .toArray();
+      const oldNotifications = await notifications
+        .find({ sentAt: { $lt: cutoff } }, { projection: { _id: 1 } })
+        .limit(limit)
+        .toArray();
       let deletedEvents = 0;
       let deletedNotifications = 0;
       for (const { _id } of oldEvents) deletedEvents += (await events.deleteOne({ _id })).deletedCount;

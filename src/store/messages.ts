@@ -21,7 +21,11 @@ export function createMessageStore(messages: Collection<MessageDoc>) {
     },
     /** Retention: the oldest messages created before the cutoff, a range of the `created` index. */
     listExpired: (cutoff: Date, limit: number) =>
-      messages.find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } }).sort({ createdAt: 1, _id: 1 }).limit(limit).toArray(),
+      messages
+        .find({ createdAt: { $lt: cutoff } }, { projection: { _id: 1, endpointIds: 1 } })
+        .sort({ createdAt: 1, _id: 1 })
+        .limit(limit)
+        .toArray(),
     deleteMany: (ids: string[]) => deleteByIds(messages, ids),
   };
 }

@@ -26,13 +26,7 @@ export function createHttpAgent(timeoutMs: number, policy: UrlPolicy): Agent {
   });
 }
 
-export async function postWebhook(
-  agent: Agent,
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-  options: PostOptions,
-): Promise<PostResult> {
+export async function postWebhook(agent: Agent, url: string, headers: Record<string, string>, body: string, options: PostOptions): Promise<PostResult> {
   try {
     const response = await request(url, {
       method: 'POST',

@@ -45,10 +45,20 @@ export function subscribe<T = any>(
     completed: false,
     listeners,
     waitForItems(count, timeoutMs = 20_000) {
-      return waitUntil(stream, () => (stream.items.length >= count ? stream.items : undefined), timeoutMs, () => `${count} items`);
+      return waitUntil(
+        stream,
+        () => (stream.items.length >= count ? stream.items : undefined),
+        timeoutMs,
+        () => `${count} items`,
+      );
     },
     waitForError(timeoutMs = 20_000) {
-      return waitUntil(stream, () => stream.errors[0], timeoutMs, () => 'an error');
+      return waitUntil(
+        stream,
+        () => stream.errors[0],
+        timeoutMs,
+        () => 'an error',
+      );
     },
     close: () => undefined,
   };
@@ -93,7 +103,12 @@ export function subscribe<T = any>(
   return stream;
 }
 
-function waitUntil<T, R>(stream: LiveStream<T> & { listeners: Set<() => void> }, check: () => R | undefined, timeoutMs: number, what: () => string): Promise<R> {
+function waitUntil<T, R>(
+  stream: LiveStream<T> & { listeners: Set<() => void> },
+  check: () => R | undefined,
+  timeoutMs: number,
+  what: () => string,
+): Promise<R> {
   const now = check();
   if (now !== undefined) return Promise.resolve(now);
   return new Promise((resolve, reject) => {
@@ -106,7 +121,11 @@ function waitUntil<T, R>(stream: LiveStream<T> & { listeners: Set<() => void> },
     };
     const timer = setTimeout(() => {
       stream.listeners.delete(listener);
-      reject(new Error(`waited ${timeoutMs} ms for ${what()}; got ${stream.items.length} items: ${JSON.stringify(stream.items).slice(0, 2000)}; errors ${JSON.stringify(stream.errors)}`));
+      reject(
+        new Error(
+          `waited ${timeoutMs} ms for ${what()}; got ${stream.items.length} items: ${JSON.stringify(stream.items).slice(0, 2000)}; errors ${JSON.stringify(stream.errors)}`,
+        ),
+      );
     }, timeoutMs);
     stream.listeners.add(listener);
   });

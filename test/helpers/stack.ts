@@ -97,22 +97,23 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const secretBox = createSecretBox(config.HOOKFLOW_ENCRYPTION_KEY!);
   const urlPolicy = urlPolicyOf(config);
   await openLiveEvents(mongo.db, config.HOOKFLOW_LIVE_EVENTS_MAX_BYTES);
-  const makeWorker = () => createWorker({
-    connection,
-    temporal,
-    notifier: (agent) => createNotifier(config, agent, log),
-    secretBox,
-    urlPolicy,
-    maxInFlightPerEndpoint: config.HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT,
-    namespace: 'default',
-    taskQueue,
-    db: mongo.collections,
-    log,
-    deliveryTimeoutMs: options.deliveryTimeoutMs ?? 15_000,
-    responseBodyLimit: 4096,
-    workflowBundle: { codePath: options.tracing?.workflowBundlePath ?? process.env.TEST_WORKFLOW_BUNDLE! },
-    ...(options.tracing ? { tracing: options.tracing.tracing.workerOptions } : {}),
-  });
+  const makeWorker = () =>
+    createWorker({
+      connection,
+      temporal,
+      notifier: (agent) => createNotifier(config, agent, log),
+      secretBox,
+      urlPolicy,
+      maxInFlightPerEndpoint: config.HOOKFLOW_MAX_IN_FLIGHT_PER_ENDPOINT,
+      namespace: 'default',
+      taskQueue,
+      db: mongo.collections,
+      log,
+      deliveryTimeoutMs: options.deliveryTimeoutMs ?? 15_000,
+      responseBodyLimit: 4096,
+      workflowBundle: { codePath: options.tracing?.workflowBundlePath ?? process.env.TEST_WORKFLOW_BUNDLE! },
+      ...(options.tracing ? { tracing: options.tracing.tracing.workerOptions } : {}),
+    });
   let worker = await makeWorker();
   let running = worker.run();
   const services = createServices({

@@ -19,7 +19,8 @@ async function until(check: () => boolean, ms = 5000) {
 /** The same checks through each framework: accepted once, a tampered body refused, other routes untouched. */
 async function exercise(base: string, processed: ReceivedMessage[]) {
   const good = signed('msg_a');
-  const post = (request: { headers: Record<string, string>; body: string }) => fetch(`${base}/webhooks`, { method: 'POST', headers: request.headers, body: request.body });
+  const post = (request: { headers: Record<string, string>; body: string }) =>
+    fetch(`${base}/webhooks`, { method: 'POST', headers: request.headers, body: request.body });
   const first = await post(good);
   expect([first.status, await first.json()]).toEqual([202, { id: 'msg_a', status: 'accepted' }]);
   expect((await (await post(good)).json()).status).toBe('duplicate');

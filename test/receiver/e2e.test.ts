@@ -32,10 +32,14 @@ async function spawnReceiver(file: string, env: Record<string, string>): Promise
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`receiver exited: ${output}`);
-    return /listening/.test(output) ? true : undefined;
-  }, 30_000, `receiver to listen (${file})`);
+  await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`receiver exited: ${output}`);
+      return /listening/.test(output) ? true : undefined;
+    },
+    30_000,
+    `receiver to listen (${file})`,
+  );
   return {
     child,
     output: () => output,
@@ -57,10 +61,9 @@ afterEach(async () => {
 afterAll(() => stack?.stop());
 
 async function createEndpoint(url: string) {
-  const result = await stack.gql(
-    'mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } secret } }',
-    { input: { url, retryPolicy: steadyRetries } },
-  );
+  const result = await stack.gql('mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } secret } }', {
+    input: { url, retryPolicy: steadyRetries },
+  });
   if (result.errors) throw new Error(result.errors[0].message);
   return { id: result.data.createEndpoint.endpoint.id as string, secret: result.data.createEndpoint.secret as string };
 }
@@ -99,7 +102,11 @@ describe('the example receiver (examples/receiver)', () => {
       const port = await freePort();
       running.push(await spawnReceiver('examples/receiver/main.ts', exampleEnv(db, port, { HOOKFLOW_DATA_DIR: dataDir })));
       const registration = JSON.parse(readFileSync(path.join(dataDir, 'example-receiver.json'), 'utf8'));
-      expect(registration).toMatchObject({ url: `http://127.0.0.1:${port}/webhooks`, endpointId: expect.stringMatching(/^ep_/), secret: expect.stringMatching(/^whsec_/) });
+      expect(registration).toMatchObject({
+        url: `http://127.0.0.1:${port}/webhooks`,
+        endpointId: expect.stringMatching(/^ep_/),
+        secret: expect.stringMatching(/^whsec_/),
+      });
       // Retries in a quarter of a second rather than the default minute, should a loaded machine miss a timeout.
       const updated = await stack.gql('mutation ($id: ID!, $input: UpdateEndpointInput!) { updateEndpoint(id: $id, input: $input) { id } }', {
         id: registration.endpointId,
@@ -110,7 +117,8 @@ describe('the example receiver (examples/receiver)', () => {
       const t0 = Date.now() - 60_000;
       // The receiver's store, read as it reads itself (its documents' status fields are only hints).
       const store = createMongoStore({ db });
-      const done = (count: number) => eventually(async () => ((await store.list('done', 1000)).length === count ? true : undefined), 30_000, `${count} processed`);
+      const done = (count: number) =>
+        eventually(async () => ((await store.list('done', 1000)).length === count ? true : undefined), 30_000, `${count} processed`);
       const ids = [await send('order.created', { orderId: 'A-1', total: 10 }, new Date(t0))];
       await done(1);
       ids.push(
@@ -220,7 +228,10 @@ describeWithPostgres('a PostgreSQL receiver killed and restarted mid-stream', ()
         const seen = (forwarded.get(id) ?? 0) + 1;
         forwarded.set(id, seen);
         try {
-          const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('webhook-') || k === 'content-type')) as Record<string, string>;
+          const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('webhook-') || k === 'content-type')) as Record<
+            string,
+            string
+          >;
           const answer = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers, body: Buffer.concat(chunks) });
           const text = await answer.text();
           if (lateIds.has(id) && seen === 1) await sleep(HOOKFLOW_TIMEOUT_MS + 500);
@@ -250,10 +261,14 @@ describeWithPostgres('a PostgreSQL receiver killed and restarted mid-stream', ()
           running.push(await spawnReceiver(fixture, env));
         }
       }
-      await eventually(async () => {
-        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".webhook_messages WHERE status = 'done'`);
-        return rows[0].n === total ? true : undefined;
-      }, 90_000, `all ${total} processed`);
+      await eventually(
+        async () => {
+          const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".webhook_messages WHERE status = 'done'`);
+          return rows[0].n === total ? true : undefined;
+        },
+        90_000,
+        `all ${total} processed`,
+      );
       await eventually(async () => ([...lateIds].every((id) => (forwarded.get(id) ?? 0) >= 2) ? true : undefined), 20_000, 'late messages sent again');
       await sleep(500); // anything processed twice would have shown by now
 
@@ -284,7 +299,11 @@ describe('reconcile', () => {
     const endpoint = await createEndpoint(`http://127.0.0.1:${port}/hook`);
     const since = new Date(Date.now() - 1000);
 
-    const before = [await send('order.created', { orderId: 'R-1' }), await send('order.created', { orderId: 'R-2' }), await send('order.created', { orderId: 'R-3' })];
+    const before = [
+      await send('order.created', { orderId: 'R-1' }),
+      await send('order.created', { orderId: 'R-2' }),
+      await send('order.created', { orderId: 'R-3' }),
+    ];
     await eventually(async () => (before.every((id) => delivered.includes(id)) ? true : undefined), 20_000, 'first three delivered');
     for (const id of before) await store.record({ id, type: 'order.created', timestamp: new Date().toISOString(), data: null });
     await new Promise((resolve) => receiver.close(resolve)); // down

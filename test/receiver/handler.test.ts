@@ -77,10 +77,22 @@ describe('createWebhookHandler', () => {
     let calls = 0;
     await start({ store, process: () => void (calls += 1), maxBodyBytes: 2048 });
     const good = signed('msg_2');
-    expect(await post({ ...good, headers: { ...good.headers, 'webhook-signature': signed('msg_2', {}, new Date(), [generateSecret()]).headers['webhook-signature'] } })).toMatchObject({ status: 401, body: { error: 'bad_signature' } });
+    expect(
+      await post({
+        ...good,
+        headers: { ...good.headers, 'webhook-signature': signed('msg_2', {}, new Date(), [generateSecret()]).headers['webhook-signature'] },
+      }),
+    ).toMatchObject({ status: 401, body: { error: 'bad_signature' } });
     const { 'webhook-id': _id, ...noId } = good.headers;
     expect(await post({ ...good, headers: noId })).toMatchObject({ status: 400, body: { error: 'missing_header' } });
-    const old = buildWebhookRequest({ secrets: [secret], messageId: 'msg_3', eventType: 't', occurredAt: new Date(), payload: {}, now: new Date(Date.now() - 600_000) });
+    const old = buildWebhookRequest({
+      secrets: [secret],
+      messageId: 'msg_3',
+      eventType: 't',
+      occurredAt: new Date(),
+      payload: {},
+      now: new Date(Date.now() - 600_000),
+    });
     expect(await post(old)).toMatchObject({ status: 401, body: { error: 'timestamp_too_old' } });
     expect(await post(signed('msg_4', { blob: 'x'.repeat(4000) }))).toMatchObject({ status: 413, body: { error: 'body_too_large' } });
     expect(await post(good, 'GET')).toMatchObject({ status: 405 });
@@ -166,7 +178,10 @@ describe('inEventOrder', () => {
     await start({
       store,
       concurrency: 1,
-      process: inEventOrder({ store, stale, key: (m) => `order:${(m.data as { orderId: string }).orderId}` }, (m) => void applied.push((m.data as { status: string }).status)),
+      process: inEventOrder(
+        { store, stale, key: (m) => `order:${(m.data as { orderId: string }).orderId}` },
+        (m) => void applied.push((m.data as { status: string }).status),
+      ),
     });
     await post(order('e2', 1, 'paid'));
     await until(async () => ((await store.get('e2'))?.status === 'done' ? true : undefined));

@@ -47,7 +47,14 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect(await store.record(message('m1', { orderId: 'A-1', total: 12.5 }))).toBe(true);
       expect(await store.record(message('m1', { something: 'else' }))).toBe(false);
       const stored = await store.get('m1');
-      expect(stored).toMatchObject({ id: 'm1', type: 'order.updated', timestamp: '2026-01-15T12:00:00.000Z', data: { orderId: 'A-1', total: 12.5 }, status: 'pending', attempts: 0 });
+      expect(stored).toMatchObject({
+        id: 'm1',
+        type: 'order.updated',
+        timestamp: '2026-01-15T12:00:00.000Z',
+        data: { orderId: 'A-1', total: 12.5 },
+        status: 'pending',
+        attempts: 0,
+      });
       expect(await store.get('nope')).toBeNull();
     });
 

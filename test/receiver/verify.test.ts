@@ -17,11 +17,15 @@ function library(secrets: string[], headers: Record<string, string>, body: strin
     } catch (error) {
       const text = (error as Error).message;
       const reason: VerificationFailure =
-        error instanceof SyntaxError ? 'invalid_payload'
-        : /Missing required headers|Invalid Signature Headers/.test(text) ? 'missing_header'
-        : /too old/.test(text) ? 'timestamp_too_old'
-        : /too new/.test(text) ? 'timestamp_in_future'
-        : 'bad_signature';
+        error instanceof SyntaxError
+          ? 'invalid_payload'
+          : /Missing required headers|Invalid Signature Headers/.test(text)
+            ? 'missing_header'
+            : /too old/.test(text)
+              ? 'timestamp_too_old'
+              : /too new/.test(text)
+                ? 'timestamp_in_future'
+                : 'bad_signature';
       if (!(error instanceof LibraryError) && !(error instanceof SyntaxError)) throw error;
       // Only the signature check depends on the secret: one that matched and met a body that is not JSON wins.
       if (!last || reason === 'invalid_payload') last = { accepted: false, reason };
@@ -42,7 +46,14 @@ function ours(secrets: string[], headers: Record<string, string>, body: string):
 
 /** Every combination of the variations below: 8,100 requests. */
 function* cases() {
-  const bodies = ['{"id":"msg_1","type":"order.created","timestamp":"2026-01-15T11:59:00.000Z","data":{"orderId":"A-1"}}', '', 'not json', '[1,2]', '{"type":"x"}', '{"a":"é ✓"}'];
+  const bodies = [
+    '{"id":"msg_1","type":"order.created","timestamp":"2026-01-15T11:59:00.000Z","data":{"orderId":"A-1"}}',
+    '',
+    'not json',
+    '[1,2]',
+    '{"type":"x"}',
+    '{"a":"é ✓"}',
+  ];
   const timestamps = [`${now}`, `${now - 300}`, `${now - 301}`, `${now + 300}`, `${now + 301}`, 'abc', `${now}xyz`, ` ${now}`, '', `${now - 100000}`];
   const ids = ['msg_1', '', 'msg_ü'];
   for (const body of bodies)
@@ -104,7 +115,11 @@ describe('verifyWebhook against the standardwebhooks library', () => {
 
   it('reads the Hookflow sender headers with rotation signatures, and returns the message', () => {
     const body = JSON.stringify({ id: 'msg_9', type: 'order.paid', timestamp: '2026-01-15T11:00:00.000Z', data: { orderId: 'B-2' } });
-    const headers = { 'webhook-id': 'msg_9', 'webhook-timestamp': String(now), 'webhook-signature': `${sign(s2, 'msg_9', now, body)} ${sign(s1, 'msg_9', now, body)}` };
+    const headers = {
+      'webhook-id': 'msg_9',
+      'webhook-timestamp': String(now),
+      'webhook-signature': `${sign(s2, 'msg_9', now, body)} ${sign(s1, 'msg_9', now, body)}`,
+    };
     expect(verifyWebhook({ headers, body: Buffer.from(body), secrets: [s1], now: NOW })).toEqual({
       id: 'msg_9',
       type: 'order.paid',

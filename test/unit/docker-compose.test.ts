@@ -15,7 +15,7 @@ test('docker-compose.yml defines the production stack', () => {
   expect(compose.services.worker.command).toEqual(['npm', 'run', 'worker']);
 });
 
-test("the API and worker environment is valid Hookflow configuration", () => {
+test('the API and worker environment is valid Hookflow configuration', () => {
   for (const service of ['api', 'worker']) {
     const env = {
       ...compose.services[service].environment,
@@ -38,7 +38,10 @@ test('every service has a healthcheck, and the API and the worker probe /readyz 
   }
   const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
   expect(dockerfile).toMatch(/HOST=0\.0\.0\.0/); // the ops ports must be reachable from Prometheus
-  for (const [service, port] of [['api', 4000], ['worker', 9464]] as const) {
+  for (const [service, port] of [
+    ['api', 4000],
+    ['worker', 9464],
+  ] as const) {
     const probe = compose.services[service].healthcheck.test.join(' ');
     expect(probe).toContain('/readyz');
     const env = compose.services[service].environment;

@@ -48,7 +48,13 @@ test('while disabled, failures raise nothing; reactivation by hand makes it ACTI
   const disabled = run([{ type: 'disable', by: 'api' }, failing('m1')]);
   expect(disabled.state.status).toBe('DISABLED');
   expect(disabled.events.map((e) => [e.kind, e.reason])).toEqual([['ON_DEACTIVATION', 'disabled by hand (api)']]);
-  const back = run([{ type: 'reactivate', by: 'api' }, { type: 'reactivate', by: 'api' }], disabled.state);
+  const back = run(
+    [
+      { type: 'reactivate', by: 'api' },
+      { type: 'reactivate', by: 'api' },
+    ],
+    disabled.state,
+  );
   expect(back.state).toMatchObject({ status: 'ACTIVE', disabledAt: null, failing: {}, eventCount: 2 });
   expect(back.events.map((e) => e.kind)).toEqual(['REACTIVATED']);
 });

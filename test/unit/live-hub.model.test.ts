@@ -28,7 +28,10 @@ type Command =
   | { kind: 'disconnect'; subscriber: number };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('stamp' as const), publisher: fc.nat(2), tenant: fc.nat(1), endpoint: fc.nat(2), message: fc.nat(3) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ kind: fc.constant('stamp' as const), publisher: fc.nat(2), tenant: fc.nat(1), endpoint: fc.nat(2), message: fc.nat(3) }),
+  },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('land' as const), publisher: fc.nat(2) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('tail' as const), hub: fc.nat(1), steps: fc.integer({ min: 1, max: 6 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 20 }) }) },
@@ -77,7 +80,10 @@ async function run(commands: Command[], options: { ringSize: number; bufferSize:
       }
     },
   };
-  const hubs = [0, 1].map(() => new LiveHub({ store, ringSize: options.ringSize, bufferSize: options.bufferSize, retentionMs: 24 * 3600_000, rereadWindowMs: WINDOW, now: () => clock }));
+  const hubs = [0, 1].map(
+    () =>
+      new LiveHub({ store, ringSize: options.ringSize, bufferSize: options.bufferSize, retentionMs: 24 * 3600_000, rereadWindowMs: WINDOW, now: () => clock }),
+  );
   const tailAt = [0, 0];
   /** Events stamped by each publisher, not yet stored: they land in order, later. */
   const pending: LiveEvent[][] = [[], [], []];
@@ -223,7 +229,10 @@ async function run(commands: Command[], options: { ringSize: number; bufferSize:
 
   for (const [i, s] of subscribers.entries()) {
     if (s.startsAt === null) continue;
-    const expected = history.slice(s.startsAt).filter(accepts(s)).map((e) => e._id);
+    const expected = history
+      .slice(s.startsAt)
+      .filter(accepts(s))
+      .map((e) => e._id);
     const got = s.received.map((e) => e._id);
     const context = `subscriber ${i} (${s.tenantId}, ${s.endpointId ?? 'all'}), from ${s.startsAt}, expired ${s.expired}`;
     if (s.expired) expect({ context, got }).toEqual({ context, got: expected.slice(0, got.length) });

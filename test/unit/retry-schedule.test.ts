@@ -21,7 +21,11 @@ test('millisecond policies work, for tests and fast receivers', () => {
   expect(retrySchedule({ ...policy, maxRetries: 5 })).toEqual([5, 10, 20, 30, 30]);
 });
 
-const failed = (statusCode: number | null, retryAfterMs?: number) => ({ acknowledged: false, statusCode, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+const failed = (statusCode: number | null, retryAfterMs?: number) => ({
+  acknowledged: false,
+  statusCode,
+  ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+});
 
 test('a delivery is PENDING, then FAILING after retriesUntilFailure retries, then PARKED after maxRetries or 410 Gone', () => {
   const policy = { ...DEFAULT_RETRY_POLICY, retriesUntilFailure: 2, maxRetries: 4 };

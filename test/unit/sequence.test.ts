@@ -1,6 +1,6 @@
 import { emptySequence, enqueue, finish, ungranted } from '../../workflows/sequence';
 
-test('each endpoint queues a key\'s messages in the order they were enqueued, once each', () => {
+test("each endpoint queues a key's messages in the order they were enqueued, once each", () => {
   const state = emptySequence();
   enqueue(state, 'm1', 'a.b', ['e1', 'e2']);
   enqueue(state, 'm2', 'a.b', ['e1']);

@@ -39,7 +39,14 @@ test('a built request verifies with the standardwebhooks package and carries the
 
 test('during a rotation both secrets sign, space-separated, and a receiver with either one verifies', () => {
   const [oldSecret, newSecret] = [generateSecret(), generateSecret()];
-  const request = buildWebhookRequest({ secrets: [newSecret, oldSecret], messageId: 'msg_2', eventType: 'a.b', occurredAt: new Date(), payload: {}, now: new Date() });
+  const request = buildWebhookRequest({
+    secrets: [newSecret, oldSecret],
+    messageId: 'msg_2',
+    eventType: 'a.b',
+    occurredAt: new Date(),
+    payload: {},
+    now: new Date(),
+  });
   expect(request.headers['webhook-signature']!.split(' ')).toHaveLength(2);
   for (const secret of [oldSecret, newSecret]) expect(() => new Webhook(secret).verify(request.body, request.headers)).not.toThrow();
   expect(() => new Webhook(generateSecret()).verify(request.body, request.headers)).toThrow();

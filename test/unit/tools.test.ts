@@ -47,7 +47,9 @@ describe('the Go tool cache', () => {
         `if [ "$1" = mod ]; then echo '{"Path": "github.com/FerretDB/FerretDB", "Dir": "${fakeModule}"}'; exit 0; fi`,
         // The build must see the patched copy through a replace in the go.mod it is given.
         `echo "GOTOOLCHAIN=$GOTOOLCHAIN" >> "${path.join(root, 'go-env.log')}"`,
-        'if [ "$1" = build ] && echo "$@" | grep -q -- -modfile; then modfile=$(echo "$@" | sed -n "s/.*-modfile \\([^ ]*\\).*/\\1/p"); dir=$(sed -n "s/^replace github.com\\/FerretDB\\/FerretDB => //p" "$modfile"); cp -R "$dir" "' + path.join(root, 'built-from') + '"; fi',
+        'if [ "$1" = build ] && echo "$@" | grep -q -- -modfile; then modfile=$(echo "$@" | sed -n "s/.*-modfile \\([^ ]*\\).*/\\1/p"); dir=$(sed -n "s/^replace github.com\\/FerretDB\\/FerretDB => //p" "$modfile"); cp -R "$dir" "' +
+          path.join(root, 'built-from') +
+          '"; fi',
         'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo built > "$2"; exit 0; fi; shift; done',
         'exit 1',
       ].join('\n'),
@@ -78,7 +80,8 @@ describe('the Go tool cache', () => {
     expect(readFileSync(path.join(builtFrom, 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`IDColumn = DefaultColumn + "->'_id'"`);
     for (const patch of FERRETDB_PATCHES) expect(readFileSync(path.join(builtFrom, patch.file), 'utf8')).toContain(patch.to);
     expect(ferretPatchFiles().length).toBeGreaterThan(0);
-    for (const file of ferretPatchFiles()) expect(readFileSync(path.join(builtFrom, file), 'utf8')).toBe(readFileSync(path.join('tools/ferretdb/patches', file), 'utf8'));
+    for (const file of ferretPatchFiles())
+      expect(readFileSync(path.join(builtFrom, file), 'utf8')).toBe(readFileSync(path.join('tools/ferretdb/patches', file), 'utf8'));
     expect(readFileSync(path.join(root, 'modcache', 'FerretDB@v1.24.2', 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`"->'$._id'"`);
 
     const calls = readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n');
@@ -118,7 +121,7 @@ describe('the Go tool cache', () => {
     await expect(ensureFerretDb(path.join(root, 'cache'), () => undefined)).rejects.toThrow(/patch does not apply/);
   });
 
-  test('a failed build says so with Go\'s output, and leaves no binary', async () => {
+  test("a failed build says so with Go's output, and leaves no binary", async () => {
     const cache = path.join(root, 'cache');
     writeFileSync(path.join(root, 'fake-bin', 'go'), '#!/bin/sh\necho "compile error: boom" >&2\nexit 2\n');
     await expect(ensureTemporalCli(cache, () => undefined)).rejects.toThrow(/go exit 2[\s\S]*compile error: boom/);

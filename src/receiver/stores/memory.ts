@@ -78,7 +78,10 @@ export function createMemoryStore(): ReceiverStore {
       return new Set(ids.filter((id) => rows.has(id)));
     },
     async list(status: ReceivedStatus, limit = 100) {
-      return [...rows.values()].filter((row) => row.status === status).slice(0, limit).map(copy);
+      return [...rows.values()]
+        .filter((row) => row.status === status)
+        .slice(0, limit)
+        .map(copy);
     },
     async newestEventAt(key) {
       return newest.get(key) ?? null;

@@ -175,7 +175,12 @@ export function createMongoStore({ db, prefix = 'webhook_' }: MongoStoreOptions)
         id !== undefined
           ? await messages.find({ _id: id }).toArray()
           : await messages
-              .find({ $or: [{ status: 'pending', nextAttemptAt: { $lte: now } }, { status: 'processing', leaseUntil: { $lte: now } }] })
+              .find({
+                $or: [
+                  { status: 'pending', nextAttemptAt: { $lte: now } },
+                  { status: 'processing', leaseUntil: { $lte: now } },
+                ],
+              })
               .sort({ receivedAt: 1 })
               .limit(8)
               .toArray();

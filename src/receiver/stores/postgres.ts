@@ -82,7 +82,11 @@ export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOp
       retry: (error, at) => end('undo', `status = 'pending', last_error = $2, next_attempt_at = $3`, [error, at]),
       fail: (error) => end('undo', `status = 'failed', last_error = $2`, [error]),
       // Any statement restarts the idle-in-transaction timer that stands for the lease.
-      renew: () => client.query('SELECT 1').then(() => true, () => false),
+      renew: () =>
+        client.query('SELECT 1').then(
+          () => true,
+          () => false,
+        ),
     };
   }
 
@@ -121,7 +125,8 @@ export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOp
           return null;
         }
         // The connection goes back to the pool when the claim ends, whichever way.
-        const releasing = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+        const releasing =
+          <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
           async (...args: A): Promise<R> => {
             try {
               const result = await fn(...args);
@@ -168,10 +173,7 @@ export function createPostgresStore({ pool, schema = 'public' }: PostgresStoreOp
       return rows[0]?.value ?? null;
     },
     async setCheckpoint(name, value) {
-      await pool.query(
-        `INSERT INTO ${checkpoints} (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
-        [name, value],
-      );
+      await pool.query(`INSERT INTO ${checkpoints} (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`, [name, value]);
     },
   };
 }
