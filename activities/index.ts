@@ -40,7 +40,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLifecycleActivities({ db, store, temporal, taskQueue }),
     ...createNotificationActivities({ store, notifier }),
     ...createOrderingActivities({ store, temporal, taskQueue }),
-    ...createMaintenanceActivities({ db, store, temporal, taskQueue, log }),
+    ...createMaintenanceActivities({ store, temporal, taskQueue, log }),
   };
 }
 

@@ -8,11 +8,9 @@ import type { DeliverMessageResult, DeliveryStatus } from '../workflows/delivery
 import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, redeliverWorkflowId, sequenceStateQuery } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import type { MaintenanceCounts, MaintenanceReport } from '../workflows/maintenance-types';
-import type { Collections } from '../src/db/mongo';
 import { recordRepairs } from '../src/observability/metrics';
 
 export interface MaintenanceDeps {
-  db: Collections;
   store: Store;
   temporal: Client;
   taskQueue: string;
@@ -34,7 +32,7 @@ async function describeOrNull(temporal: Client, workflowId: string) {
 }
 
 /** The steps of the maintenance workflow. Each is bounded and idempotent, and counts what it did. */
-export function createMaintenanceActivities({ db, store, temporal, taskQueue, log }: MaintenanceDeps) {
+export function createMaintenanceActivities({ store, temporal, taskQueue, log }: MaintenanceDeps) {
   const repaired = (kind: string, details: Record<string, unknown>) => log.info({ repair: kind, ...details }, 'maintenance repair');
   /**
    * One item that cannot be repaired (a server refusing it, a document it cannot read) is logged and
@@ -202,11 +200,7 @@ export function createMaintenanceActivities({ db, store, temporal, taskQueue, lo
     },
 
     async recordMaintenanceRun(report: MaintenanceReport): Promise<void> {
-      await db.maintenanceRuns.replaceOne(
-        { _id: report.runId },
-        { workflowId: report.workflowId, startedAt: new Date(report.startedAt), finishedAt: new Date(report.finishedAt), counts: { ...report.counts } },
-        { upsert: true },
-      );
+      await store.maintenanceRuns.record(report);
       log.info({ ...report.counts, runId: report.runId }, 'maintenance run finished');
       recordRepairs(report.counts);
     },

@@ -7,6 +7,7 @@ import { createAttemptStore } from './attempts';
 import { createDeliveryStore } from './deliveries';
 import { createEndpointEventStore } from './endpoint-events';
 import { createEndpointStore } from './endpoints';
+import { createMaintenanceRunStore } from './maintenance-runs';
 import { createMessageStore } from './messages';
 
 export function createStore(db: Collections, now: () => Date = () => new Date()) {
@@ -16,6 +17,7 @@ export function createStore(db: Collections, now: () => Date = () => new Date())
     endpoints: createEndpointStore(db.endpoints, now),
     endpointEvents: createEndpointEventStore(db.endpointEvents, db.notifications, now),
     messages: createMessageStore(db.messages),
+    maintenanceRuns: createMaintenanceRunStore(db.maintenanceRuns),
   };
 }
 
