@@ -125,7 +125,6 @@ export async function measureGrowth(args: {
   const { hookflow, tenantId, endpointId, say } = args;
   const db = hookflow.mongo.collections;
   const maintenance = createMaintenanceActivities({
-    db,
     store: createStore(db),
     temporal: args.temporal,
     taskQueue: args.taskQueue,
