@@ -179,7 +179,7 @@ test('defect 6: an idempotency key repeated after Temporal purged the run posts 
   const workflowId = `deliver-${messageId}`;
   await stack.temporal.workflow.getHandle(workflowId).result();
   await stack.temporal.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId } });
-  await eventually(async () => (await stack.temporal.workflow.count(`WorkflowId = '${workflowId}'`)).count === 0 || undefined, 10_000, 'run purged');
+  await eventually(async () => (await stack.temporal.workflow.count(`WorkflowId = '${workflowId}'`)).count === 0 || undefined, 60_000, 'run purged');
   expect(await send(input)).toBe(messageId);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   expect(r.requests).toHaveLength(1);
@@ -198,7 +198,7 @@ test('defect 6: an idempotency key repeated after Temporal purged the run posts 
   const report = await stack.runMaintenance({ asOf: Date.now() + 120_000 });
   expect(report.counts.deliveriesCorrected).toBe(0);
   expect((await db.deliveries.findOne({ messageId }))!.status).toBe('SUCCEEDED');
-});
+}, 150_000);
 
 test('defect 7: deliveries held back by the in-flight cap stop adding throttled passes to their history after MAX_THROTTLED_PASSES', async () => {
   // The cap is 2 here, and each answer takes 5 s: the last of 14 messages waits about 30 s for a slot.

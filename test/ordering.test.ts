@@ -113,7 +113,7 @@ test('exhaustion disables the endpoint; after reactivation the key resumes in or
 
   down = false;
   await ok('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', { id: endpointId });
-  await eventually(async () => (ids.every((id) => seen.acknowledgedAt.has(id)) ? true : undefined), 20_000, 'all acknowledged');
+  await eventually(async () => (ids.every((id) => seen.acknowledgedAt.has(id)) ? true : undefined), 60_000, 'all acknowledged');
   expectKeyOrder(new Map([['k', ids]]), seen);
 });
 
@@ -124,7 +124,7 @@ test('a worker restarted mid-sequence keeps the order; the idle key then holds n
   for (let i = 0; i < 6; i++) ids.push((await send('restart', i)).id);
   await stack.restartWorker();
   for (let i = 6; i < 12; i++) ids.push((await send('restart', i)).id);
-  await eventually(async () => (ids.every((id) => seen.acknowledgedAt.has(id)) ? true : undefined), 30_000, 'all acknowledged');
+  await eventually(async () => (ids.every((id) => seen.acknowledgedAt.has(id)) ? true : undefined), 90_000, 'all acknowledged');
   expectKeyOrder(new Map([['restart', ids]]), seen);
   const { tenantId } = (await stack.mongo.collections.messages.findOne({ _id: ids[0]! }))!;
   const sequence = stack.temporal.workflow.getHandle(orderingWorkflowId(tenantId, 'restart'));
@@ -136,7 +136,7 @@ test('a worker restarted mid-sequence keeps the order; the idle key then holds n
   );
   await recordHistory(stack, sequence.workflowId, 'order-messages');
   await recordHistory(stack, `deliver-${ids[0]}`, 'deliver-message-keyed');
-});
+}, 180_000);
 
 test('a resend of a keyed message is posted on its own and says so; one still waiting for its turn is refused; a bad key is refused', async () => {
   const seen = await orderedReceiver((body) => (body.data?.i === 0 ? 500 : 202));
