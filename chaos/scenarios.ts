@@ -92,6 +92,11 @@ async function withHookflow<T>(servers: Servers, env: Record<string, string>, ru
   const [hookflow, receiver] = await Promise.all([startHookflow(servers, { env }), startReceiver()]);
   try {
     return await run(hookflow, receiver);
+  } catch (error) {
+    // What the API and the worker said last, so that a crashed scenario says why.
+    for (const part of [hookflow.api, hookflow.worker])
+      process.stderr.write(`[chaos] last output of a ${part === hookflow.api ? 'API' : 'worker'}:\n${part.logs().split('\n').slice(-30).join('\n')}\n`);
+    throw error;
   } finally {
     await receiver.close();
     await hookflow.stop();
