@@ -12,6 +12,8 @@
 import type { ServerResponse } from 'node:http';
 import fc from 'fast-check';
 import { deliveryId } from '../src/db/types';
+import { orderingWorkflowId } from '../src/starts';
+import { sequenceStateQuery } from '../workflows/definitions';
 import { startReceiver, type ReceivedRequest, type Receiver } from './helpers/receiver';
 import { eventually, startStack, type TestStack } from './helpers/stack';
 
@@ -127,8 +129,13 @@ async function quiescence(tenantId: string): Promise<void> {
       const running = await stack.temporal.workflow.count(
         `HookflowTenantId = '${tenantId}' AND ExecutionStatus = 'Running' AND WorkflowType = 'redeliverEndpoint'`,
       );
-      const rows = await stack.mongo.collections.deliveries.find({ tenantId }, { projection: { status: 1, attemptCount: 1 } }).toArray();
-      const inFlight = rows.some((r) => r.status === 'PENDING' || r.status === 'FAILING');
+      const rows = await stack.mongo.collections.deliveries.find({ tenantId }, { projection: { status: 1, attemptCount: 1, endpointId: 1 } }).toArray();
+      const active = new Set(
+        (await stack.mongo.collections.endpoints.find({ tenantId, status: { $ne: 'DISABLED' }, deletedAt: null }).toArray()).map((e) => e._id),
+      );
+      // A keyed delivery WAITING at an endpoint that is not disabled is owed its turn: not quiet yet (and
+      // if it never comes, the wait times out, which is the failure it is).
+      const inFlight = rows.some((r) => r.status === 'PENDING' || r.status === 'FAILING' || (r.status === 'WAITING' && active.has(r.endpointId)));
       const snapshot = `${running.count}|${rows
         .map((r) => `${r._id}:${r.status}:${r.attemptCount}`)
         .sort()
@@ -269,6 +276,27 @@ async function runModel(ops: Op[]): Promise<void> {
   expect({ afterFirstRun: first.counts.itemsFailed, secondRun: repairs({ ...second.counts }) }).toEqual({ afterFirstRun: 0, secondRun: {} });
 }
 
+/** For a failure: what the row's key sequence and its message's workflow hold. */
+async function explainRow(row: { messageId: string; endpointId: string; tenantId: string; orderingKey?: string | null; workflowId: string }): Promise<string> {
+  const describe = async (id: string) =>
+    (
+      await stack.temporal.workflow
+        .getHandle(id)
+        .describe()
+        .catch(() => null)
+    )?.status.name ?? 'none';
+  const parts = [`run ${row.workflowId}: ${await describe(row.workflowId)}`];
+  if (row.orderingKey) {
+    const sequence = orderingWorkflowId(row.tenantId, row.orderingKey);
+    const state = await stack.temporal.workflow
+      .getHandle(sequence)
+      .query(sequenceStateQuery)
+      .catch((error: Error) => error.message);
+    parts.push(`sequence ${await describe(sequence)}: ${JSON.stringify(state)}`);
+  }
+  return parts.join('; ');
+}
+
 async function statuses(endpoints: string[]): Promise<Map<string, string>> {
   const docs = await stack.mongo.collections.endpoints.find({ _id: { $in: endpoints } }).toArray();
   return new Map(docs.map((d) => [d._id, d.status]));
@@ -322,7 +350,8 @@ async function checkInvariants(
             : row.status === 'CANCELLED' && deleted.has(endpointId)
               ? 'cancelled'
               : 'inconsistent';
-      expect({ delivery: where, state }).toEqual({ delivery: where, state: expect.stringMatching(/^(acknowledged|parked|cancelled)$/) });
+      const explained = state === 'inconsistent' ? `${where}; ${await explainRow(row)}` : where;
+      expect({ delivery: explained, state }).toEqual({ delivery: explained, state: expect.stringMatching(/^(acknowledged|parked|cancelled)$/) });
 
       // The attempt log says what the receiver saw: as many attempts, with the same answers. A worker
       // stopped mid-attempt may leave a request unrecorded; there are at most as many such as restarts.
