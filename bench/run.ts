@@ -110,8 +110,11 @@ class Bench {
    * open-loop at that rate (a new call every 1/rate s, whatever the earlier ones do); without it, as
    * fast as `CONCURRENCY` clients can.
    */
-  async throughput(label: string, options: { messages: number; fanOut: number; payloadBytes: number; ratePerSecond?: number }): Promise<ThroughputResult> {
-    const { messages, fanOut, payloadBytes, ratePerSecond } = options;
+  async throughput(
+    label: string,
+    options: { messages: number; fanOut: number; payloadBytes: number; ratePerSecond?: number; orderingKeys?: number },
+  ): Promise<ThroughputResult> {
+    const { messages, fanOut, payloadBytes, ratePerSecond, orderingKeys } = options;
     const eventType = `bench.${label}`;
     const { receiver, firstSeen, requests } = await timingReceiver();
     try {
@@ -122,7 +125,9 @@ class Bench {
       let failures = 0;
       const sendOne = async () => {
         const t0 = performance.now();
-        const result = await gql(this.hookflow, SEND, { input: { eventType, payload, idempotencyKey: `bench-${label}-${this.key++}` } });
+        const n = this.key++;
+        const keyed = orderingKeys ? { orderingKey: `${label}-${n % orderingKeys}` } : {};
+        const result = await gql(this.hookflow, SEND, { input: { eventType, payload, idempotencyKey: `bench-${label}-${n}`, ...keyed } });
         const id = result.data?.sendMessage?.id;
         if (!id) {
           failures += 1;
@@ -433,6 +438,26 @@ async function main(): Promise<void> {
     results.eighty = eighty;
     save();
     row(`sendMessage at 80% rate (${(burst.ingest.requestsPerSecond * 0.8).toFixed(1)}/s)`, `p50 ${ms(eighty.ingest.p50)}  p99 ${ms(eighty.ingest.p99)}`);
+
+    // Ordering keys: the delivered rate with 1, 10 and 100 keys, then keyed end to end at half the unkeyed maximum.
+    const keyed: Record<string, ThroughputResult> = {};
+    for (const keys of [1, 10, 100]) {
+      keyed[`keys${keys}`] = await bench.throughput(`keys${keys}`, { messages: MESSAGES, fanOut: 1, payloadBytes: 1024, orderingKeys: keys });
+      row(
+        `delivered, ${keys} ordering key${keys > 1 ? 's' : ''}`,
+        `${keyed[`keys${keys}`]!.messagesPerSecond.toFixed(1)} msg/s  (unkeyed ${burst.messagesPerSecond.toFixed(1)})`,
+      );
+    }
+    keyed.keysHalfRate = await bench.throughput('keysHalf', {
+      messages: MESSAGES,
+      fanOut: 1,
+      payloadBytes: 1024,
+      orderingKeys: 100,
+      ratePerSecond: burst.messagesPerSecond / 2,
+    });
+    row('  keyed end to end at half rate, 100 keys', `p50 ${ms(keyed.keysHalfRate.endToEnd.p50)}  p99 ${ms(keyed.keysHalfRate.endToEnd.p99)}`);
+    results.orderingKeys = Object.fromEntries(Object.entries(keyed).map(([k, v]) => [k, { ...v, endToEndSamples: undefined }]));
+    save();
 
     const sections = (
       [
