@@ -88,7 +88,23 @@ function delta(before: Record<string, number>, after: Record<string, number>): R
  * Sends one message, waits until it settles and the lifecycle has recorded and notified what it raised,
  * and returns the change.
  */
+/**
+ * Notifications are sent at least once: a notify activity that outlived its timeout on a loaded machine
+ * is retried, and both sends are counted. Everything else in a delta is exact.
+ */
+function withNotificationsAtLeastOnce(change: Record<string, number>): Record<string, number> {
+  const sent = change['notifications.ops.sent'];
+  return sent === undefined ? change : { ...change, 'notifications.ops.sent': Math.min(sent, 1) };
+}
+
+/** The earlier tests' notifications run as workflows of their own: they must end before anything is counted. */
+async function notificationsSettled(): Promise<void> {
+  const running = `WorkflowType = 'notifyEndpointEvent' AND ExecutionStatus = 'Running' AND TaskQueue = '${stack.taskQueue}'`;
+  await eventually(async () => (await stack.temporal.workflow.count(running)).count === 0 || undefined, 30_000, 'earlier notifications to end');
+}
+
 async function measure(expectedLifecycle: number): Promise<{ settled: { status: string; attempts: number }; change: Record<string, number> }> {
+  await notificationsSettled();
   const before = snapshot(await workerMetrics());
   const settled = await sendAndSettle();
   const after = await eventually(
@@ -101,7 +117,7 @@ async function measure(expectedLifecycle: number): Promise<{ settled: { status: 
     20_000,
     'lifecycle events to be counted and notified',
   );
-  return { settled, change: delta(before, after) };
+  return { settled, change: withNotificationsAtLeastOnce(delta(before, after)) };
 }
 
 beforeEach(async () => {
@@ -183,9 +199,7 @@ test('deleting an endpoint with a delivery waiting to retry counts it cancelled;
     maxIntervalMs: 60_000,
     jitter: 0,
   });
-  // The earlier tests' notifications run as workflows of their own: let them end before counting.
-  const notifying = `WorkflowType = 'notifyEndpointEvent' AND ExecutionStatus = 'Running' AND TaskQueue = '${stack.taskQueue}'`;
-  await eventually(async () => (await stack.temporal.workflow.count(notifying)).count === 0 || undefined, 20_000, 'earlier notifications to end');
+  await notificationsSettled();
   const before = snapshot(await workerMetrics());
   await stack.gql(SEND, { input: { eventType: 'metric.test', payload: { n: 2 } } });
   await r.waitFor(1);

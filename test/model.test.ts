@@ -149,7 +149,12 @@ async function quiescence(tenantId: string): Promise<void> {
     },
     120_000,
     'the system to be quiet',
-  );
+  ).catch(async (error: Error) => {
+    // Say what is still moving: the rows in flight, and for a waiting keyed one, its sequence and run.
+    const rows = await stack.mongo.collections.deliveries.find({ tenantId, status: { $in: ['PENDING', 'FAILING', 'WAITING'] } }).toArray();
+    const explained = await Promise.all(rows.slice(0, 5).map(async (row) => `${row._id} ${row.status}: ${await explainRow(row)}`));
+    throw new Error(`${error.message}; in flight: ${explained.join(' | ')}`);
+  });
 }
 
 async function runModel(ops: Op[]): Promise<void> {
