@@ -291,6 +291,25 @@ async function explainRow(row: { messageId: string; endpointId: string; tenantId
         .catch(() => null)
     )?.status.name ?? 'none';
   const parts = [`run ${row.workflowId}: ${await describe(row.workflowId)}`];
+  const history = await stack.temporal.workflow
+    .getHandle(row.workflowId)
+    .fetchHistory()
+    .catch(() => null);
+  const last = (history?.events ?? []).slice(-8).map((e) => {
+    const name =
+      e.activityTaskScheduledEventAttributes?.activityType?.name ??
+      e.markerRecordedEventAttributes?.markerName ??
+      e.timerStartedEventAttributes?.timerId ??
+      e.workflowExecutionSignaledEventAttributes?.signalName ??
+      '';
+    const failure =
+      e.activityTaskFailedEventAttributes?.failure?.message ??
+      e.markerRecordedEventAttributes?.failure?.message ??
+      e.workflowTaskFailedEventAttributes?.failure?.message ??
+      '';
+    return `${e.eventType}${name ? ` ${name}` : ''}${failure ? ` (${failure.slice(0, 400)})` : ''}`;
+  });
+  parts.push(`its last events: ${last.join(', ')}`);
   if (row.orderingKey) {
     const sequence = orderingWorkflowId(row.tenantId, row.orderingKey);
     const state = await stack.temporal.workflow
