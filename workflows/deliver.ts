@@ -33,6 +33,8 @@ const { attemptDelivery } = proxyActivities<Activities>({ startToCloseTimeout: '
 const { attemptDelivery: attemptDeliveryLocally } = proxyLocalActivities<Activities>({ startToCloseTimeout: '60 seconds', retry: ATTEMPT_RETRY });
 /** Histories written before the first try ran locally replay with it as an ordinary activity. */
 const FIRST_TRY_LOCAL = 'first-try-local-activity';
+/** Keyed runs recorded before their first try became an ordinary activity replay without this marker. */
+const KEYED_FIRST_TRY_ORDINARY = 'keyed-first-try-ordinary-activity';
 
 /** Telling the endpoint's workflow, or a key's sequence, is one signal: short, and retried until it lands. */
 const { signalEndpointLifecycle, reportSequenceFinished } = proxyActivities<Activities>({
@@ -106,7 +108,11 @@ async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryR
       ...(args.claimParked && number === 0 ? { claimParked: true } : {}),
       ...(args.throttle.passes >= MAX_THROTTLED_PASSES ? { waitForSlot: true } : {}),
     };
-    const local = number === 0 && !input.waitForSlot && patched(FIRST_TRY_LOCAL);
+    // A keyed message's first try comes in the workflow task of its turn's signal, while other endpoints'
+    // deliveries of the run are under way; replayed as a local activity, its result can resolve in another
+    // activation than it did, and the commands come in another order. It runs as an ordinary activity.
+    const keyedOrdinary = args.orderingKey ? patched(KEYED_FIRST_TRY_ORDINARY) : false;
+    const local = number === 0 && !input.waitForSlot && !keyedOrdinary && patched(FIRST_TRY_LOCAL);
     const outcome = await attemptOnce(input, local);
     const attempts = number + 1;
     switch (outcome.kind) {
