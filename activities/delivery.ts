@@ -146,8 +146,16 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
     }
     // Before a number is allocated: a secret that cannot be read makes no attempt.
     const secrets = openSecrets(endpoint, now());
+    // The slot bounds this worker's requests in flight to the endpoint: it is taken before a number is
+    // allocated (a throttled pass allocates none) and released as soon as the POST has its answer, so
+    // that the recording writes after it hold no slot.
     if (input.waitForSlot) await slots.take(endpoint._id, beat);
     else if (!slots.tryTake(endpoint._id)) return { kind: 'throttled' };
+    let holding = true;
+    const release = () => {
+      if (holding) slots.release(endpoint._id);
+      holding = false;
+    };
     try {
       let started = await store.deliveries.startAttempt(id, input.workflowId, input.claimParked ?? false);
       if ('why' in started && started.why === 'missing') {
@@ -160,6 +168,7 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
       const clock = performance.now();
       const result = await post(endpoint, message, secrets, startedAt);
       const durationMs = Math.round(performance.now() - clock);
+      release();
       const verdict = {
         acknowledged: result.ok,
         statusCode: result.statusCode,
@@ -198,7 +207,7 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
         ...(verdict.retryAfterMs === undefined ? {} : { retryAfterMs: verdict.retryAfterMs }),
       };
     } finally {
-      slots.release(endpoint._id);
+      release();
     }
   }
 

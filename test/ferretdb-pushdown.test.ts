@@ -261,6 +261,7 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     for (const ferret of [patched, upstream]) {
       await prepare(ferret.db, 'messages', docs);
       await prepare(ferret.db, 'mixed', arrayDocs);
+      await prepare(ferret.db, 'fenced', docs.slice(0, 60));
     }
   });
 
@@ -300,6 +301,44 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     expect(await compare('mixed', [...hookflowQueries(arrayDocs), ...randomQueries(80, SEED + 2)])).toEqual([]);
     const lines = patched.log.slice(before);
     expect(lines.some((l) => l.includes('pushdown: none'))).toBe(true);
+  });
+
+  test('fenced writes: an `_id` equality beside other conditions updates and returns the same', async () => {
+    // The delivery store's writes: { _id, workflowId, status: { $in } }, with and without $or, on ids
+    // that exist and ids that do not, whose other conditions hold or do not. Each write's result and
+    // then the whole collection are compared.
+    const r = prng(SEED + 4);
+    const ids = [...docs.slice(0, 60).map((d) => d._id as string), 'msg_missing_1', 'msg_missing_2'];
+    const writes = Array.from({ length: 150 }, (_, i) => {
+      const _id = r.pick(ids);
+      const statuses = [r.pick(STATUSES), r.pick(STATUSES)];
+      const filter: Filter<Document> =
+        r.next() < 0.3
+          ? { _id, $or: [{ tenantId: r.pick(TENANTS), status: { $in: statuses } }, { status: r.pick(STATUSES) }] }
+          : { _id, tenantId: r.pick(TENANTS), status: { $in: statuses } };
+      const update = { $inc: { n: 1 }, $set: { status: r.pick(STATUSES), step: i } };
+      return { kind: r.pick(['updateOne', 'findOneAndUpdate'] as const), filter, update };
+    });
+    const differences: string[] = [];
+    for (const w of writes) {
+      const results = await Promise.all(
+        [patched, upstream].map(async ({ db }) => {
+          const collection = db.collection('fenced');
+          const result =
+            w.kind === 'updateOne'
+              ? await collection.updateOne(w.filter, w.update).then((u) => ({ matched: u.matchedCount, modified: u.modifiedCount }))
+              : await collection.findOneAndUpdate(w.filter, w.update, { returnDocument: 'before' });
+          return EJSON.stringify(result, { relaxed: false });
+        }),
+      );
+      if (results[0] !== results[1]) differences.push(`${w.kind} ${EJSON.stringify(w.filter)}\n  patched:  ${results[0]}\n  upstream: ${results[1]}`);
+    }
+    expect(differences).toEqual([]);
+    expect(await compare('fenced', [{ filter: {}, sort: { _id: 1 } }])).toEqual([]);
+    // The writes did something: some matched, some did not.
+    const changed = await patched.db.collection('fenced').countDocuments({ step: { $exists: true } });
+    expect(changed).toBeGreaterThan(5);
+    expect(changed).toBeLessThan(60);
   });
 
   test('an array stored later turns pushdown off for its field, and deletes keep both the same', async () => {

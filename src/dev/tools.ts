@@ -129,8 +129,10 @@ const ATOMIC_DOCUMENT_WRITES = [
  *    expression index only for the same expression, so every `_id` lookup, update and delete scanned the
  *    whole table (EXPLAIN QUERY PLAN: `SCAN`; 340 ms per findOne at 100k documents). Both expressions
  *    select the same JSON value; with the lookup written like the index, SQLite searches the index.
- * 2. Upstream runs no other filter, sort or limit in SQLite. The rest push a find's (and an aggregation's
- *    first `$match`'s) filter, sort and limit down to SQLite, on secondary indexes built on sort keys
+ * 2. Upstream runs no other filter, sort or limit in SQLite: an update or findAndModify whose filter
+ *    names `_id` and anything else (a fenced write: `{ _id, workflowId, status }`) read and decoded the
+ *    whole collection. The rest push a find's (and an aggregation's first `$match`'s), a delete's, an
+ *    update's and a findAndModify's filter, and a find's sort and limit, down to SQLite, on secondary indexes built on sort keys
  *    whose SQLite order is FerretDB's, wherever that returns exactly what upstream returns
  *    (patches/internal/backends/sqlite/hookflow_pushdown.go says how).
  */
@@ -159,6 +161,21 @@ export const FERRETDB_PATCHES = [
     file: 'internal/handler/msg_delete.go',
     from: `\t\tqp.Filter = p.Filter\n`,
     to: `\t\tqp.Filter = p.Filter\n\t\tqp.PushdownFilter = p.Filter\n\t\tif p.Limited {\n\t\t\tqp.PushdownLimit = 1\n\t\t}\n`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `params.OnlyRecordIDs)\n\n\tvar whereClause string\n\tvar args []any\n\n\t// that logic should exist in one place\n\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")`,
+    to: `params.OnlyRecordIDs)\n\n\tvar whereClause string\n\tvar args []any\n\n\t// Hookflow: an \`_id\` equality beside other conditions is looked up too; the handler filters the rest.\n\tif v, ok := hookflowIDEquality(params.Filter); ok {`,
+  },
+  {
+    file: 'internal/handler/msg_update.go',
+    from: `\t\t\tqp.Filter = u.Filter\n`,
+    to: `\t\t\tqp.Filter = u.Filter\n\t\t\tqp.PushdownFilter = u.Filter\n`,
+  },
+  {
+    file: 'internal/handler/msg_findandmodify.go',
+    from: `\t\tqp.Filter = params.Query\n`,
+    to: `\t\tqp.Filter = params.Query\n\t\tqp.PushdownFilter = params.Query\n`,
   },
   {
     file: 'internal/backends/sqlite/collection.go',

@@ -402,17 +402,40 @@ func translateSort(sort *types.Document) ([]string, []string) {
 	return terms, fields
 }
 
+// hookflowIDEquality returns the value of a filter's one top-level `_id` key, if it has exactly one:
+// an equality when it is a string or an ObjectID. (Document.Get panics on a duplicated key.)
+func hookflowIDEquality(filter *types.Document) (any, bool) {
+	if filter.Len() == 0 {
+		return nil, false
+	}
+
+	n := 0
+	for _, key := range filter.Keys() {
+		if key == "_id" {
+			n++
+		}
+	}
+
+	if n != 1 {
+		return nil, false
+	}
+
+	return must.NotFail(filter.Get("_id")), true
+}
+
 // hookflowQuery runs a find on the sort-key indexes, or returns nil for the upstream query.
 func (c *collection) hookflowQuery(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams) (*backends.QueryResult, error) {
 	if meta.Capped() || params.OnlyRecordIDs || (params.PushdownFilter.Len() == 0 && params.PushdownSort.Len() == 0) {
 		return nil, nil
 	}
 
-	if params.PushdownFilter.Len() == 1 && params.PushdownSort.Len() == 0 {
-		switch must.NotFail(params.PushdownFilter.Get(params.PushdownFilter.Keys()[0])).(type) {
-		case string, types.ObjectID:
-			if params.PushdownFilter.Keys()[0] == "_id" {
-				return nil, nil // upstream's own `_id` lookup
+	// A filter with an `_id` equality selects one row at most: upstream's own `_id` lookup (patched to
+	// run whatever else the filter holds) finds it on the unique index, and the handler filters the rest.
+	if params.PushdownSort.Len() == 0 {
+		if v, ok := hookflowIDEquality(params.PushdownFilter); ok {
+			switch v.(type) {
+			case string, types.ObjectID:
+				return nil, nil
 			}
 		}
 	}
