@@ -312,7 +312,7 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     const writes = Array.from({ length: 150 }, (_, i) => {
       const _id = r.pick(ids);
       const statuses = [r.pick(STATUSES), r.pick(STATUSES)];
-      const filter: Filter<Document> =
+      const filter: Filter<{ _id: string }> =
         r.next() < 0.3
           ? { _id, $or: [{ tenantId: r.pick(TENANTS), status: { $in: statuses } }, { status: r.pick(STATUSES) }] }
           : { _id, tenantId: r.pick(TENANTS), status: { $in: statuses } };
@@ -323,7 +323,7 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     for (const w of writes) {
       const results = await Promise.all(
         [patched, upstream].map(async ({ db }) => {
-          const collection = db.collection('fenced');
+          const collection = db.collection<{ _id: string }>('fenced');
           const result =
             w.kind === 'updateOne'
               ? await collection.updateOne(w.filter, w.update).then((u) => ({ matched: u.matchedCount, modified: u.modifiedCount }))
@@ -339,6 +339,20 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     const changed = await patched.db.collection('fenced').countDocuments({ step: { $exists: true } });
     expect(changed).toBeGreaterThan(5);
     expect(changed).toBeLessThan(60);
+  });
+
+  test("a capped collection's newest records (`$natural: -1` with a limit), as the live tail reads them, are the same", async () => {
+    for (const { db } of [patched, upstream]) {
+      await db.createCollection('capped', { capped: true, size: 8 * 1024 * 1024 });
+      for (let i = 0; i < docs.length; i += 400) await db.collection('capped').insertMany(docs.slice(i, i + 400), { ordered: true });
+    }
+    const queries: Query[] = [1, 7, 64, 256, 5000].flatMap((limit) => [
+      { filter: {}, sort: { $natural: -1 }, limit },
+      { filter: {}, sort: { $natural: 1 }, limit },
+    ]);
+    expect(
+      await compare('capped', [...queries, { filter: {}, sort: { $natural: -1 } }, { filter: { tenantId: 'ten_a' }, sort: { $natural: -1 }, limit: 5 }]),
+    ).toEqual([]);
   });
 
   test('an array stored later turns pushdown off for its field, and deletes keep both the same', async () => {

@@ -132,7 +132,8 @@ const ATOMIC_DOCUMENT_WRITES = [
  * 2. Upstream runs no other filter, sort or limit in SQLite: an update or findAndModify whose filter
  *    names `_id` and anything else (a fenced write: `{ _id, workflowId, status }`) read and decoded the
  *    whole collection. The rest push a find's (and an aggregation's first `$match`'s), a delete's, an
- *    update's and a findAndModify's filter, and a find's sort and limit, down to SQLite, on secondary indexes built on sort keys
+ *    update's and a findAndModify's filter, and a find's sort and limit (also a capped collection's
+ *    newest records: `sort({ $natural: -1 }).limit(n)`, which upstream read in full), down to SQLite, on secondary indexes built on sort keys
  *    whose SQLite order is FerretDB's, wherever that returns exactly what upstream returns
  *    (patches/internal/backends/sqlite/hookflow_pushdown.go says how).
  */
@@ -166,6 +167,11 @@ export const FERRETDB_PATCHES = [
     file: 'internal/backends/sqlite/collection.go',
     from: `params.OnlyRecordIDs)\n\n\tvar whereClause string\n\tvar args []any\n\n\t// that logic should exist in one place\n\t// TODO https://github.com/FerretDB/FerretDB/issues/3235\n\tif params.Filter.Len() == 1 {\n\t\tv, _ := params.Filter.Get("_id")`,
     to: `params.OnlyRecordIDs)\n\n\tvar whereClause string\n\tvar args []any\n\n\t// Hookflow: an \`_id\` equality beside other conditions is looked up too; the handler filters the rest.\n\tif v, ok := hookflowIDEquality(params.Filter); ok {`,
+  },
+  {
+    file: 'internal/handler/msg_find.go',
+    from: `\tif !h.DisablePushdown && params.Filter.Len() == 0 && params.Sort.Len() == 0 && params.Skip == 0 {`,
+    to: `\t// Hookflow: also a capped collection's \`$natural\` sort, which SQLite runs on the record id.\n\tnaturalOnly := cInfo.Capped() && params.Sort.Len() == 1 && params.Sort.Keys()[0] == "$natural"\n\tif !h.DisablePushdown && params.Filter.Len() == 0 && (params.Sort.Len() == 0 || naturalOnly) && params.Skip == 0 {`,
   },
   {
     file: 'internal/handler/msg_update.go',
