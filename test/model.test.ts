@@ -396,10 +396,15 @@ async function checkInvariants(
 test(
   `the delivery core keeps its invariants over ${RUNS} random runs of ${OPS} operations (seed ${SEED})`,
   async () => {
+    let done = 0;
     process.stdout.write(`model test: seed ${SEED}, ${RUNS} runs of ${OPS} operations (replay with MODEL_SEED=${SEED})\n`);
     await fc.assert(
       fc.asyncProperty(fc.array(opArbitrary, { minLength: OPS, maxLength: OPS }), async (ops) => {
+        const started = performance.now();
         await runModel(ops);
+        // Progress, for the long version: a run takes about 10 to 30 s.
+        done += 1;
+        process.stdout.write(`model test: run ${done} of ${RUNS} quiet and checked in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: true, ...(process.env.MODEL_PATH ? { path: process.env.MODEL_PATH } : {}), verbose: 1 },
     );
