@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'CURSOR_EXPIRED'
   | 'SLOW_CONSUMER'
   | 'TOO_MANY_SUBSCRIPTIONS'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'BATCH_TOO_LARGE';
 
 /** An error caused by the caller's input, with a message that tells a person what to change. */
 export class UserError extends Error {

@@ -5,9 +5,9 @@ import { createStore } from './store';
 import { recordAccepted } from './observability/metrics';
 import type { Collections } from './db/mongo';
 import { findByIds } from './db/mongo';
-import { deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type MessageDoc } from './db/types';
+import { deliveryId, type AttemptDoc, type DeliveryDoc, type DeliveryView, type EndpointDoc, type MessageDoc } from './db/types';
 import type { EndpointService } from './endpoints';
-import { notFound, UserError } from './errors';
+import { notFound, UserError, type ErrorCode } from './errors';
 import { idempotentMessageId, newId } from './ids';
 import { afterPosition, decodeCursor, pageSize, timeRange, toPage, type Page } from './paging';
 import { parseSendMessage } from './validation';
@@ -36,6 +36,30 @@ export interface MessageFilter {
   occurredBefore?: Date | null;
 }
 
+type SendInput = { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null; orderingKey?: string | null };
+type SendFields = ReturnType<typeof parseSendMessage>;
+
+/** One item of sendMessages' answer: its message, or why it was refused. */
+export interface SendManyItem {
+  index: number;
+  message: MessageDoc | null;
+  error: { code: ErrorCode; message: string; field: string | null } | null;
+}
+
+/** sendMessages takes at most this many messages a call. */
+export const MAX_BATCH = 100;
+/** Workflow starts one sendMessages call keeps in flight. */
+const START_CONCURRENCY = 16;
+
+/** Runs `task` on every item, at most `concurrency` at a time. */
+async function forEachConcurrently<T>(items: T[], concurrency: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runner = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, runner));
+}
+
 /** At most this many deliveries are re-enqueued by one recoverEndpoint call. */
 export const RECOVERY_LIMIT = 1000;
 const UNSUCCESSFUL: DeliveryStatus[] = ['PARKED', 'EXHAUSTED', 'CANCELLED'];
@@ -43,6 +67,47 @@ const IN_FLIGHT: DeliveryStatus[] = ['PENDING', 'FAILING'];
 
 export function createMessageService({ db, endpoints, temporal, taskQueue, maxPayloadBytes, orderingKeyIdleMs, now = () => new Date() }: MessageServiceDeps) {
   const store = createStore(db, now);
+
+  /** A parsed input as the message it becomes: its id, its time, and the endpoints it is routed to. */
+  async function prepare(tenantId: string, fields: SendFields, route: (eventType: string) => Promise<Pick<EndpointDoc, '_id'>[]>): Promise<MessageDoc> {
+    const id = fields.idempotencyKey ? idempotentMessageId(tenantId, fields.idempotencyKey) : newId('msg');
+    const createdAt = now();
+    const targets = await route(fields.eventType);
+    return {
+      _id: id,
+      tenantId,
+      eventType: fields.eventType,
+      payload: fields.payload,
+      occurredAt: fields.occurredAt ?? createdAt,
+      createdAt,
+      idempotencyKey: fields.idempotencyKey,
+      endpointIds: targets.map((e) => e._id),
+      workflowId: deliverMessageWorkflowId(id),
+      orderingKey: fields.orderingKey,
+    };
+  }
+
+  /** A message this call stored: its workflow starts. */
+  async function started(stored: MessageDoc): Promise<MessageDoc> {
+    // A closed run under this id can only belong to an earlier message with the same key, since deleted.
+    if (stored.endpointIds.length > 0) await startMessageWorkflow(temporal, taskQueue, stored, { afterClosedRun: true, orderingKeyIdleMs });
+    recordAccepted();
+    return stored;
+  }
+
+  /** The idempotency key was used before: the stored message answers, and its workflow starts only if it never posted. */
+  async function repeated(message: MessageDoc, stored: MessageDoc): Promise<MessageDoc> {
+    const id = stored._id;
+    // This call may have routed to an endpoint created meanwhile: those rows are not the stored message's, and go.
+    const stray = message.endpointIds.filter((e) => !stored.endpointIds.includes(e)).map((e) => deliveryId(id, e));
+    if (stray.length > 0) await store.deliveries.removeUntouched(stray);
+    await store.deliveries.ensureForMessage(stored);
+    // Start it only if nothing was ever attempted: a run Temporal has purged since must not post it again.
+    const rows = await store.deliveries.getMany(stored.endpointIds.map((e) => deliveryId(id, e)));
+    const untouched = rows.every((r) => (r.status === 'PENDING' || r.status === 'WAITING') && r.attemptCount === 0);
+    if (rows.length > 0 && untouched) await startMessageWorkflow(temporal, taskQueue, stored, { orderingKeyIdleMs });
+    return stored;
+  }
 
   const service = {
     /**
@@ -52,44 +117,73 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
      * (which also removes the rows of a message that was never stored). Everything that can refuse the
      * input is checked before anything is written.
      */
-    async send(
-      tenantId: string,
-      input: { eventType: string; payload: unknown; idempotencyKey?: string | null; occurredAt?: Date | null; orderingKey?: string | null },
-    ): Promise<MessageDoc> {
-      const fields = parseSendMessage(input, maxPayloadBytes);
-      const id = fields.idempotencyKey ? idempotentMessageId(tenantId, fields.idempotencyKey) : newId('msg');
-      const createdAt = now();
-      const targets = await endpoints.matching(tenantId, fields.eventType);
-      const message: MessageDoc = {
-        _id: id,
-        tenantId,
-        eventType: fields.eventType,
-        payload: fields.payload,
-        occurredAt: fields.occurredAt ?? createdAt,
-        createdAt,
-        idempotencyKey: fields.idempotencyKey,
-        endpointIds: targets.map((e) => e._id),
-        workflowId: deliverMessageWorkflowId(id),
-        orderingKey: fields.orderingKey,
-      };
+    async send(tenantId: string, input: SendInput): Promise<MessageDoc> {
+      const message = await prepare(tenantId, parseSendMessage(input, maxPayloadBytes), (eventType) => endpoints.matching(tenantId, eventType));
       await store.deliveries.insertForMessage(message);
       const { stored, inserted } = await store.messages.insertOrGet(message);
       if (inserted) {
-        // A closed run under this id can only belong to an earlier message with the same key, since deleted.
-        if (stored.endpointIds.length > 0) await startMessageWorkflow(temporal, taskQueue, stored, { afterClosedRun: true, orderingKeyIdleMs });
-        recordAccepted();
+        await started(stored);
         return stored;
       }
-      // The idempotency key was used before. This call may have routed to an endpoint created meanwhile:
-      // those rows are not the stored message's, and go.
-      const stray = message.endpointIds.filter((e) => !stored.endpointIds.includes(e)).map((e) => deliveryId(id, e));
-      if (stray.length > 0) await store.deliveries.removeUntouched(stray);
-      await store.deliveries.ensureForMessage(stored);
-      // Start it only if nothing was ever attempted: a run Temporal has purged since must not post it again.
-      const rows = await store.deliveries.getMany(stored.endpointIds.map((e) => deliveryId(id, e)));
-      const untouched = rows.every((r) => (r.status === 'PENDING' || r.status === 'WAITING') && r.attemptCount === 0);
-      if (rows.length > 0 && untouched) await startMessageWorkflow(temporal, taskQueue, stored, { orderingKeyIdleMs });
-      return stored;
+      return repeated(message, stored);
+    },
+
+    /**
+     * sendMessage for up to MAX_BATCH messages in one call: each is validated and idempotent on its own,
+     * and answered with its message or its coded error; the valid ones are stored in bulk (the rows of
+     * all, then all the messages, unordered) before their workflows start. A repeated idempotency key,
+     * in an earlier call or earlier in this one, answers the message first stored under it.
+     */
+    async sendMany(tenantId: string, inputs: SendInput[]): Promise<SendManyItem[]> {
+      if (inputs.length > MAX_BATCH) {
+        throw new UserError('BATCH_TOO_LARGE', `sendMessages takes at most ${MAX_BATCH} messages a call, not ${inputs.length}: split the batch`, 'inputs');
+      }
+      const routes = new Map<string, Promise<Pick<EndpointDoc, '_id'>[]>>();
+      const route = (eventType: string) => {
+        if (!routes.has(eventType)) routes.set(eventType, endpoints.matching(tenantId, eventType));
+        return routes.get(eventType)!;
+      };
+      const results: SendManyItem[] = new Array(inputs.length);
+      /** The first item of each message id; a later item with the same id answers what the first got. */
+      const firsts = new Map<string, { index: number; message: MessageDoc }>();
+      const sameAs: [index: number, first: number][] = [];
+      for (const [index, input] of inputs.entries()) {
+        try {
+          const message = await prepare(tenantId, parseSendMessage(input, maxPayloadBytes), route);
+          const first = firsts.get(message._id);
+          if (first) sameAs.push([index, first.index]);
+          else firsts.set(message._id, { index, message });
+        } catch (error) {
+          if (!(error instanceof UserError)) throw error;
+          results[index] = { index, message: null, error: { code: error.code, message: error.message, field: error.field ?? null } };
+        }
+      }
+      const batch = [...firsts.values()];
+      await store.deliveries.insertForMessages(batch.map((b) => b.message));
+      const duplicates = new Set(await store.messages.insertManyNew(batch.map((b) => b.message)));
+      await forEachConcurrently(batch, START_CONCURRENCY, async ({ index, message }) => {
+        try {
+          const stored = duplicates.has(message._id) ? await repeated(message, (await store.messages.get(message._id))!) : await started(message);
+          results[index] = { index, message: stored, error: null };
+        } catch (error) {
+          if (error instanceof UserError) {
+            results[index] = { index, message: null, error: { code: error.code, message: error.message, field: error.field ?? null } };
+            return;
+          }
+          // Stored, so not lost: a repeat of the call with the same key, or maintenance, starts its workflow.
+          results[index] = {
+            index,
+            message: null,
+            error: {
+              code: 'UNAVAILABLE',
+              message: `message ${message._id} was stored but its workflow did not start (${(error as Error).message}); maintenance starts it, or repeat the item with the same idempotencyKey`,
+              field: null,
+            },
+          };
+        }
+      });
+      for (const [index, first] of sameAs) results[index] = { ...results[first]!, index };
+      return results;
     },
 
     async get(tenantId: string, id: string): Promise<MessageDoc> {

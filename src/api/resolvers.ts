@@ -75,6 +75,10 @@ export const resolvers: Resolvers = {
       const { tenantId, services } = tenant(context);
       return services.messages.send(tenantId, input);
     },
+    sendMessages: (_, { inputs }, context) => {
+      const { tenantId, services } = tenant(context);
+      return services.messages.sendMany(tenantId, inputs);
+    },
     updateEndpoint: (_, { id, input }, context) => {
       const { tenantId, services } = tenant(context);
       return services.endpoints.update(tenantId, id, input);

@@ -55,6 +55,15 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
       });
     },
 
+    /** insertForMessage for many messages, in one unordered bulk insert. */
+    async insertForMessages(messages: MessageDoc[]): Promise<void> {
+      const rows = messages.flatMap(newDeliveryRows);
+      if (rows.length === 0) return;
+      await deliveries.insertMany(rows, { ordered: false }).catch((error) => {
+        if (!isDuplicateKeyError(error)) throw error;
+      });
+    },
+
     /** Creates the rows that do not exist yet, and leaves existing ones alone: safe to repeat. */
     async ensureForMessage(message: MessageDoc): Promise<void> {
       const rows = newDeliveryRows(message);

@@ -1,4 +1,6 @@
-import type { Collection } from 'mongodb';
+import { MongoBulkWriteError, type Collection } from 'mongodb';
+
+const DUPLICATE_KEY = 11000;
 import { deleteByIds, findByIds, isDuplicateKeyError } from '../db/mongo';
 import type { MessageDoc } from '../db/types';
 
@@ -17,6 +19,22 @@ export function createMessageStore(messages: Collection<MessageDoc>) {
         const first = await messages.findOne({ _id: message._id });
         if (!first) throw error;
         return { stored: first, inserted: false };
+      }
+    },
+    /**
+     * Stores new messages in one unordered bulk insert; returns the ids already stored (idempotency keys
+     * repeated), whose messages were not inserted. Any other failure is thrown.
+     */
+    async insertManyNew(batch: MessageDoc[]): Promise<string[]> {
+      if (batch.length === 0) return [];
+      try {
+        await messages.insertMany(batch, { ordered: false });
+        return [];
+      } catch (error) {
+        if (!(error instanceof MongoBulkWriteError)) throw error;
+        const failures = [error.writeErrors].flat();
+        if (failures.some((f) => f.code !== DUPLICATE_KEY)) throw error;
+        return failures.map((f) => batch[f.index]!._id);
       }
     },
     /** Retention: the oldest messages created before the cutoff, a range of the `created` index. */

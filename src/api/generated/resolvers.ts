@@ -423,6 +423,12 @@ export type Mutation = {
    * message and delivers nothing again.
    */
   sendMessage: Message;
+  /**
+   * sendMessage for up to 100 messages in one call (more is a BATCH_TOO_LARGE error, and nothing is stored).
+   * Each item is validated and idempotent on its own and answered in the same position, with its message or
+   * its coded error; the valid items are stored in bulk, then their workflows start.
+   */
+  sendMessages: Array<SendMessageResult>;
   /** Changes an endpoint's URL, event types, description, retry policy or contacts. Absent fields stay. */
   updateEndpoint: Endpoint;
 };
@@ -494,6 +500,12 @@ export type MutationRotateEndpointSecretArgs = {
 /** What a tenant key can change (and, with the admin token, tenants and API keys). */
 export type MutationSendMessageArgs = {
   input: SendMessageInput;
+};
+
+
+/** What a tenant key can change (and, with the admin token, tenants and API keys). */
+export type MutationSendMessagesArgs = {
+  inputs: Array<SendMessageInput>;
 };
 
 
@@ -647,6 +659,17 @@ export type RotateSecretPayload = {
   secret: Scalars['String']['output'];
 };
 
+/** A refused sendMessages item: the code and message sendMessage would have answered with. */
+export type SendMessageError = {
+  __typename?: 'SendMessageError';
+  /** The error code, as in extensions.code (INVALID_EVENT_TYPE, INVALID_PAYLOAD, PAYLOAD_TOO_LARGE, INVALID_ORDERING_KEY, ...). */
+  code: Scalars['String']['output'];
+  /** The input field at fault, when there is one. */
+  field?: Maybe<Scalars['String']['output']>;
+  /** What to change, for a person. */
+  message: Scalars['String']['output'];
+};
+
 /** An event to deliver to every endpoint of the tenant subscribed to its type. */
 export type SendMessageInput = {
   /** Dot-separated words of letters, digits, '_' or '-', e.g. order.created (at most 128 characters). */
@@ -663,6 +686,17 @@ export type SendMessageInput = {
   orderingKey?: InputMaybe<Scalars['String']['input']>;
   /** Any JSON value; serialized it must fit in HOOKFLOW_MAX_PAYLOAD_BYTES (256 KiB by default). */
   payload: Scalars['JSON']['input'];
+};
+
+/** One item of sendMessages' answer: the message, or why this item was refused. */
+export type SendMessageResult = {
+  __typename?: 'SendMessageResult';
+  /** Why the item was refused; null when it was accepted. */
+  error?: Maybe<SendMessageError>;
+  /** The item's position in the inputs, from 0. */
+  index: Scalars['Int']['output'];
+  /** The accepted message (the first one stored, when its idempotencyKey was used before); null when refused. */
+  message?: Maybe<Message>;
 };
 
 /**
@@ -844,7 +878,9 @@ export type ResolversTypes = ResolversObject<{
   RetryPolicy: ResolverTypeWrapper<RetryPolicy>;
   RetryPolicyInput: RetryPolicyInput;
   RotateSecretPayload: ResolverTypeWrapper<Omit<RotateSecretPayload, 'endpoint'> & { endpoint: ResolversTypes['Endpoint'] }>;
+  SendMessageError: ResolverTypeWrapper<SendMessageError>;
   SendMessageInput: SendMessageInput;
+  SendMessageResult: ResolverTypeWrapper<Omit<SendMessageResult, 'message'> & { message?: Maybe<ResolversTypes['Message']> }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tenant: ResolverTypeWrapper<TenantDoc>;
@@ -886,7 +922,9 @@ export type ResolversParentTypes = ResolversObject<{
   RetryPolicy: RetryPolicy;
   RetryPolicyInput: RetryPolicyInput;
   RotateSecretPayload: Omit<RotateSecretPayload, 'endpoint'> & { endpoint: ResolversParentTypes['Endpoint'] };
+  SendMessageError: SendMessageError;
   SendMessageInput: SendMessageInput;
+  SendMessageResult: Omit<SendMessageResult, 'message'> & { message?: Maybe<ResolversParentTypes['Message']> };
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
   Tenant: TenantDoc;
@@ -1050,6 +1088,7 @@ export type MutationResolvers<ContextType = ApiContext, ParentType extends Resol
   revokeApiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
   rotateEndpointSecret?: Resolver<ResolversTypes['RotateSecretPayload'], ParentType, ContextType, RequireFields<MutationRotateEndpointSecretArgs, 'id'>>;
   sendMessage?: Resolver<ResolversTypes['Message'], ParentType, ContextType, RequireFields<MutationSendMessageArgs, 'input'>>;
+  sendMessages?: Resolver<Array<ResolversTypes['SendMessageResult']>, ParentType, ContextType, RequireFields<MutationSendMessagesArgs, 'inputs'>>;
   updateEndpoint?: Resolver<ResolversTypes['Endpoint'], ParentType, ContextType, RequireFields<MutationUpdateEndpointArgs, 'id' | 'input'>>;
 }>;
 
@@ -1099,6 +1138,18 @@ export type RotateSecretPayloadResolvers<ContextType = ApiContext, ParentType ex
   secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type SendMessageErrorResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['SendMessageError'] = ResolversParentTypes['SendMessageError']> = ResolversObject<{
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  field?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SendMessageResultResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['SendMessageResult'] = ResolversParentTypes['SendMessageResult']> = ResolversObject<{
+  error?: Resolver<Maybe<ResolversTypes['SendMessageError']>, ParentType, ContextType>;
+  index?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  message?: Resolver<Maybe<ResolversTypes['Message']>, ParentType, ContextType>;
+}>;
+
 export type SubscriptionResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   deliveryEvents?: SubscriptionResolver<ResolversTypes['DeliveryEvent'], "deliveryEvents", ParentType, ContextType, Partial<SubscriptionDeliveryEventsArgs>>;
   endpointEvents?: SubscriptionResolver<ResolversTypes['EndpointEvent'], "endpointEvents", ParentType, ContextType, Partial<SubscriptionEndpointEventsArgs>>;
@@ -1137,6 +1188,8 @@ export type Resolvers<ContextType = ApiContext> = ResolversObject<{
   RecoveryResult?: RecoveryResultResolvers<ContextType>;
   RetryPolicy?: RetryPolicyResolvers<ContextType>;
   RotateSecretPayload?: RotateSecretPayloadResolvers<ContextType>;
+  SendMessageError?: SendMessageErrorResolvers<ContextType>;
+  SendMessageResult?: SendMessageResultResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Tenant?: TenantResolvers<ContextType>;
 }>;
