@@ -38,6 +38,9 @@ const SECTION_TIMEOUT_MS = 600_000;
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 const SEND = 'mutation ($input: SendMessageInput!) { sendMessage(input: $input) { id } }';
+const SEND_MANY = 'mutation ($inputs: [SendMessageInput!]!) { sendMessages(inputs: $inputs) { message { id } } }';
+/** Clients sending sendMessages batches of 100 at once. */
+const BATCH_CLIENTS = 4;
 const CREATE = 'mutation ($input: CreateEndpointInput!) { createEndpoint(input: $input) { endpoint { id } } }';
 
 type Receiver = Awaited<ReturnType<typeof startReceiver>>;
@@ -112,9 +115,9 @@ class Bench {
    */
   async throughput(
     label: string,
-    options: { messages: number; fanOut: number; payloadBytes: number; ratePerSecond?: number; orderingKeys?: number },
+    options: { messages: number; fanOut: number; payloadBytes: number; ratePerSecond?: number; orderingKeys?: number; batch?: number },
   ): Promise<ThroughputResult> {
-    const { messages, fanOut, payloadBytes, ratePerSecond, orderingKeys } = options;
+    const { messages, fanOut, payloadBytes, ratePerSecond, orderingKeys, batch } = options;
     const eventType = `bench.${label}`;
     const { receiver, firstSeen, requests } = await timingReceiver();
     try {
@@ -139,9 +142,26 @@ class Bench {
       say(
         `${label}: ${messages} messages × ${fanOut} endpoint(s), ${payloadBytes} B${ratePerSecond ? `, ${ratePerSecond.toFixed(1)}/s` : ', as fast as 50 clients go'}`,
       );
+      /** sendMessages: `batch` messages a call, from BATCH_CLIENTS clients; `ingest` holds each call's latency. */
+      const sendBatch = async () => {
+        const t0 = performance.now();
+        const inputs = Array.from({ length: batch! }, () => ({ eventType, payload, idempotencyKey: `bench-${label}-${this.key++}` }));
+        const result = await gql(this.hookflow, SEND_MANY, { inputs });
+        const items: { message: { id: string } | null }[] = result.data?.sendMessages ?? [];
+        ingest.push(performance.now() - t0);
+        const at = performance.timeOrigin + performance.now();
+        for (const item of items) if (item.message) returnedAt.set(item.message.id, at);
+        failures += inputs.length - items.filter((i) => i.message).length;
+      };
       const before = this.readings();
       const started = performance.now();
-      if (ratePerSecond) {
+      if (batch) {
+        await pool(
+          Array.from({ length: Math.ceil(messages / batch) }, (_, i) => i),
+          BATCH_CLIENTS,
+          sendBatch,
+        );
+      } else if (ratePerSecond) {
         const calls: Promise<void>[] = [];
         for (let i = 0; i < messages; i++) {
           const due = started + (i * 1000) / ratePerSecond;
@@ -438,6 +458,16 @@ async function main(): Promise<void> {
     results.eighty = eighty;
     save();
     row(`sendMessage at 80% rate (${(burst.ingest.requestsPerSecond * 0.8).toFixed(1)}/s)`, `p50 ${ms(eighty.ingest.p50)}  p99 ${ms(eighty.ingest.p99)}`);
+
+    // Batch ingest: sendMessages with 100 messages a call, from BATCH_CLIENTS clients, against single calls from 50.
+    const batched = await bench.throughput('batch', { messages: MESSAGES * 2, fanOut: 1, payloadBytes: 1024, batch: 100 });
+    results.batch = batched;
+    save();
+    row(
+      'sendMessages, 100 a call, 4 clients',
+      `${batched.ingest.requestsPerSecond.toFixed(1)} msg/s ingested (sendMessage: ${burst.ingest.requestsPerSecond.toFixed(1)})  call p50 ${ms(batched.ingest.p50)}  p99 ${ms(batched.ingest.p99)}`,
+    );
+    deliveredRow('  after a batched ingest, 1 KiB', batched);
 
     // Ordering keys: the delivered rate with 1, 10 and 100 keys, then keyed end to end at half the unkeyed maximum.
     const keyed: Record<string, ThroughputResult> = {};
