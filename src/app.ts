@@ -21,6 +21,7 @@ export function createServices(args: {
   taskQueue: string;
   maxPayloadBytes: number;
   orderingKeyIdleMs?: number;
+  eagerStart?: boolean;
   secretBox: SecretBox;
   urlPolicy: UrlPolicy;
   rotationOverlapMs: number;

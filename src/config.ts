@@ -103,6 +103,11 @@ const schema = z
     // Activities one worker runs at once. Each attempt writes to MongoDB; on FerretDB over SQLite (one
     // writer at a time) more of them only queue for its lock and starve the API's inserts.
     HOOKFLOW_WORKER_MAX_ACTIVITIES: positiveInt.default(20),
+    /** `npm start` (API and worker in one process): start message workflows with eager workflow start. */
+    HOOKFLOW_EAGER_START: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
 
     // Live subscriptions (README, "Live events").
     HOOKFLOW_SUBSCRIPTION_RETENTION: duration(60_000).default(ms('24h')),

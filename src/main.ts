@@ -79,8 +79,12 @@ async function main(): Promise<void> {
   parts.push(mongo);
   const { apiKey, source } = await bootstrapApiKey(config, createTenantService(mongo.collections), true);
   // One process, one port: the API's serves the worker's metrics and health too.
-  parts.push(await startWorkerPart(config, log, addresses, mongo, { opsServer: false }));
-  const api = await startApiPart(config, log, addresses, mongo, embedded && apiKey ? { graphiqlApiKey: apiKey } : {});
+  const worker = await startWorkerPart(config, log, addresses, mongo, { opsServer: false });
+  parts.push(worker);
+  const api = await startApiPart(config, log, addresses, mongo, {
+    eagerClient: worker.eagerClient,
+    ...(embedded && apiKey ? { graphiqlApiKey: apiKey } : {}),
+  });
   parts.push(api);
 
   say('');

@@ -23,6 +23,8 @@ export interface MessageServiceDeps {
   maxPayloadBytes: number;
   /** How long an idle ordering key keeps its sequence workflow. */
   orderingKeyIdleMs?: number;
+  /** Start message workflows eagerly: `temporal` is built on the connection of a worker in this process. */
+  eagerStart?: boolean;
   now?: () => Date;
 }
 
@@ -65,7 +67,16 @@ export const RECOVERY_LIMIT = 1000;
 const UNSUCCESSFUL: DeliveryStatus[] = ['PARKED', 'EXHAUSTED', 'CANCELLED'];
 const IN_FLIGHT: DeliveryStatus[] = ['PENDING', 'FAILING'];
 
-export function createMessageService({ db, endpoints, temporal, taskQueue, maxPayloadBytes, orderingKeyIdleMs, now = () => new Date() }: MessageServiceDeps) {
+export function createMessageService({
+  db,
+  endpoints,
+  temporal,
+  taskQueue,
+  maxPayloadBytes,
+  orderingKeyIdleMs,
+  eagerStart,
+  now = () => new Date(),
+}: MessageServiceDeps) {
   const store = createStore(db, now);
 
   /** A parsed input as the message it becomes: its id, its time, and the endpoints it is routed to. */
@@ -90,7 +101,7 @@ export function createMessageService({ db, endpoints, temporal, taskQueue, maxPa
   /** A message this call stored: its workflow starts. */
   async function started(stored: MessageDoc): Promise<MessageDoc> {
     // A closed run under this id can only belong to an earlier message with the same key, since deleted.
-    if (stored.endpointIds.length > 0) await startMessageWorkflow(temporal, taskQueue, stored, { afterClosedRun: true, orderingKeyIdleMs });
+    if (stored.endpointIds.length > 0) await startMessageWorkflow(temporal, taskQueue, stored, { afterClosedRun: true, orderingKeyIdleMs, eagerStart });
     recordAccepted();
     return stored;
   }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createServices, startApiServer, type RunningApi } from './app';
@@ -90,7 +91,7 @@ export async function startWorkerPart(
   addresses: Addresses,
   mongo: Mongo,
   options: WorkerPartOptions = { opsServer: true },
-): Promise<Part> {
+): Promise<Part & { eagerClient: Client }> {
   installTemporalRuntime(config, log);
   setMetricsRecording(config.HOOKFLOW_METRICS);
   const tracing = startTracing('hookflow-worker', log);
@@ -136,6 +137,8 @@ export async function startWorkerPart(
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker polling');
   return {
     name: 'worker',
+    // A client on the worker's own connection: starts through it can be eager (the API of `npm start`).
+    eagerClient: new Client({ connection, namespace, ...(tracing.clientInterceptors ? { interceptors: tracing.clientInterceptors } : {}) }),
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
@@ -152,11 +155,13 @@ export async function startApiPart(
   log: Logger,
   addresses: Addresses,
   mongo: Mongo,
-  options: { graphiqlApiKey?: string } = {},
+  options: { graphiqlApiKey?: string; eagerClient?: Client } = {},
 ): Promise<Part & { api: RunningApi }> {
   setMetricsRecording(config.HOOKFLOW_METRICS);
   const tracing = startTracing('hookflow-api', log);
-  const temporal = await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors });
+  // In the worker's process the API uses the worker's connection, and starts message workflows eagerly.
+  const { eagerClient, ...apiOptions } = options;
+  const temporal = eagerClient ?? (await connectClient(addresses.temporal, { interceptors: tracing.clientInterceptors }));
   watchEndpointStatuses(mongo.collections.endpoints);
   const readiness = createReadiness({ temporal: addresses.temporal, mongo: mongo.db });
   const services = createServices({
@@ -165,6 +170,7 @@ export async function startApiPart(
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
     orderingKeyIdleMs: config.HOOKFLOW_ORDERING_KEY_IDLE,
+    eagerStart: eagerClient !== undefined && config.HOOKFLOW_EAGER_START,
     secretBox: secretBoxOf(config),
     urlPolicy: urlPolicyOf(config),
     rotationOverlapMs: config.HOOKFLOW_SECRET_ROTATION_OVERLAP,
@@ -179,7 +185,7 @@ export async function startApiPart(
     adminToken: config.HOOKFLOW_ADMIN_TOKEN,
     maxRequestBytes: config.HOOKFLOW_MAX_REQUEST_BYTES,
     readiness,
-    ...options,
+    ...apiOptions,
   });
   return {
     name: 'api',
@@ -187,7 +193,8 @@ export async function startApiPart(
     async stop() {
       await api.close();
       await readiness.close();
-      await temporal.connection.close();
+      // The worker's connection is closed by the worker.
+      if (!eagerClient) await temporal.connection.close();
       await tracing.shutdown();
     },
   };

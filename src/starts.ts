@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { EndpointDoc, MessageDoc } from './db/types';
+import { recordWorkflowStart } from './observability/metrics';
 import { endpointWorkflowId, enqueueSignal, proceedSignal, redeliverSignal, redeliverWorkflowId, sequenceFinishedSignal } from '../workflows/definitions';
 import type { DeliverMessageInput } from '../workflows/delivery-types';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
@@ -42,17 +43,33 @@ export function startMessageWorkflow(
   temporal: Client,
   taskQueue: string,
   message: MessageDoc,
-  { afterClosedRun = false, orderingKeyIdleMs }: { afterClosedRun?: boolean; orderingKeyIdleMs?: number } = {},
+  {
+    afterClosedRun = false,
+    orderingKeyIdleMs,
+    eagerStart = false,
+  }: {
+    afterClosedRun?: boolean;
+    orderingKeyIdleMs?: number;
+    /**
+     * Ask for eager workflow start: the server hands the first workflow task back in the start's answer,
+     * to the worker that shares the client's connection, instead of through matching. Only where the API
+     * runs in the worker's process (`npm start`); the server may decline, and the start is then ordinary.
+     */
+    eagerStart?: boolean;
+  } = {},
 ): Promise<boolean> {
   if (message.orderingKey) return enqueueKeyedMessage(temporal, taskQueue, message, orderingKeyIdleMs).then(() => true);
   return once(
-    temporal.workflow.start('deliverMessage', {
-      taskQueue,
-      workflowId: message.workflowId,
-      args: [deliverInput(message)],
-      workflowIdReusePolicy: afterClosedRun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
-      typedSearchAttributes: messageSearchAttributes(message),
-    }),
+    temporal.workflow
+      .start('deliverMessage', {
+        taskQueue,
+        workflowId: message.workflowId,
+        args: [deliverInput(message)],
+        workflowIdReusePolicy: afterClosedRun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
+        typedSearchAttributes: messageSearchAttributes(message),
+        ...(eagerStart ? { requestEagerStart: true } : {}),
+      })
+      .then((handle) => recordWorkflowStart(handle.eagerlyStarted === true)),
   );
 }
 

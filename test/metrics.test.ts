@@ -261,5 +261,6 @@ test('the API and the worker serve the same registry in one process, and every H
     'hookflow_maintenance_repairs_total',
     'hookflow_messages_accepted_total',
     'hookflow_notifications_total',
+    'hookflow_workflow_starts_total',
   ]);
 });

@@ -34,6 +34,12 @@ const messagesAccepted = new Counter({
   help: 'Messages stored and started by sendMessage (an idempotent repeat is not counted again).',
   registers: [registry],
 });
+const workflowStarts = new Counter({
+  name: 'hookflow_workflow_starts_total',
+  help: 'Message workflows started by the API (keyed ones are enqueued on their sequence instead), by whether the server started them eagerly (npm start).',
+  labelNames: ['eager'] as const,
+  registers: [registry],
+});
 const attempts = new Counter({
   name: 'hookflow_attempts_total',
   help: 'Delivery attempts posted, by result.',
@@ -80,9 +86,15 @@ const repairs = new Counter({
 // Every label value is known in advance: the series exist at 0 from the start, so rate() and
 // increase() see the first event, and a dashboard shows 0 rather than "no data".
 for (const result of ['acknowledged', 'http_error', 'timeout', 'connection', 'throttled'] as const) attempts.labels(result);
+for (const eager of ['true', 'false'] as const) workflowStarts.labels(eager);
 for (const status of ['succeeded', 'parked', 'cancelled', 'exhausted'] as const) deliveries.labels(status);
 for (const kind of ['on_failure', 'on_failure_recovered', 'on_deactivation', 'reactivated']) lifecycleEvents.labels(kind);
 for (const channel of NOTIFICATION_CHANNELS) for (const result of ['sent', 'failed'] as const) notifications.labels(channel, result);
+
+export function recordWorkflowStart(eager: boolean): void {
+  if (!recording) return;
+  workflowStarts.labels(eager ? 'true' : 'false').inc();
+}
 
 export function recordAccepted(): void {
   if (!recording) return;

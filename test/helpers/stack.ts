@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import pino from 'pino';
 import { createServices, startApiServer, type RunningApi } from '../../src/app';
 import { connectMongo, type Mongo } from '../../src/db/mongo';
@@ -75,6 +75,8 @@ export interface StackOptions {
   tracing?: { tracing: Tracing; workflowBundlePath: string };
   /** Passed to Runtime.install, by the first stack of a test file only (the SDK metrics test). */
   runtime?: Parameters<typeof Runtime.install>[0];
+  /** The API's services on the worker's connection, starting message workflows eagerly, as `npm start` runs them. */
+  eagerStart?: boolean;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
@@ -118,7 +120,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   let running = worker.run();
   const services = createServices({
     db: mongo.collections,
-    temporal,
+    // As `npm start` does: the API on the worker's own connection, starting message workflows eagerly.
+    ...(options.eagerStart ? { temporal: new Client({ connection, namespace: 'default' }), eagerStart: true } : { temporal }),
     taskQueue,
     maxPayloadBytes: config.HOOKFLOW_MAX_PAYLOAD_BYTES,
     orderingKeyIdleMs: config.HOOKFLOW_ORDERING_KEY_IDLE,
