@@ -8,7 +8,8 @@
  * Runs on embedded servers, or on TEMPORAL_ADDRESS and MONGODB_URI when both are set.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -355,6 +356,22 @@ async function main(): Promise<void> {
     );
     row('end to end at max rate (burst)', `p50 ${ms(burst.endToEnd.p50)}  p95 ${ms(burst.endToEnd.p95)}  p99 ${ms(burst.endToEnd.p99)}`);
     deliveredRow('1 endpoint, 1 KiB', burst);
+
+    // The same burst on `npm start`'s shape: the API and the worker in one process, message workflows
+    // started eagerly on the worker's connection. Its `api` CPU is the whole process's.
+    const oneShape = await startHookflow(servers, { shape: 'one', env: { HOOKFLOW_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'hookflow-bench-one-')) } });
+    try {
+      const oneProcess = await new Bench(oneShape, servers).throughput('oneProcess', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
+      results.oneProcess = oneProcess;
+      save();
+      row(
+        'one process: sendMessage, 50 clients',
+        `p50 ${ms(oneProcess.ingest.p50)}  p99 ${ms(oneProcess.ingest.p99)}  ${oneProcess.ingest.requestsPerSecond.toFixed(1)} req/s`,
+      );
+      deliveredRow('one process, 1 endpoint, 1 KiB', oneProcess);
+    } finally {
+      await oneShape.stop();
+    }
 
     // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
     // exporter) and on the one that records them while it is scraped every 5 s (Prometheus's default is

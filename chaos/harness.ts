@@ -99,12 +99,13 @@ export class HookflowProcess {
   private output: string[] = [];
 
   constructor(
-    readonly role: 'worker' | 'api',
+    /** `one`: `npm start`'s shape, the API and the worker in one process (src/main.ts on external servers). */
+    readonly role: 'worker' | 'api' | 'one',
     private readonly env: Record<string, string>,
   ) {}
 
   async start(): Promise<void> {
-    const script = path.join(projectRoot, 'src', this.role === 'worker' ? 'worker-main.ts' : 'api-main.ts');
+    const script = path.join(projectRoot, 'src', { worker: 'worker-main.ts', api: 'api-main.ts', one: 'main.ts' }[this.role]);
     const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
     this.output = [];
     // The worker logs at info level, which includes the line that says it polls.
@@ -122,7 +123,7 @@ export class HookflowProcess {
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${this.role} exited at start:\n${this.output.join('')}`);
-      if (this.role === 'api' && (await portOpen(Number(this.env.PORT)))) return;
+      if (this.role !== 'worker' && (await portOpen(Number(this.env.PORT)))) return;
       if (this.role === 'worker' && this.output.join('').includes('worker polling')) return;
       if (Date.now() > deadline) throw new Error(`${this.role} did not start in 120 s:\n${this.output.join('')}`);
       await sleep(100);
@@ -199,7 +200,7 @@ export interface Hookflow {
 }
 
 /** A worker and an API, as processes, on their own database and task queue. */
-export async function startHookflow(servers: Servers, options: { env?: Record<string, string> } = {}): Promise<Hookflow> {
+export async function startHookflow(servers: Servers, options: { env?: Record<string, string>; shape?: 'split' | 'one' } = {}): Promise<Hookflow> {
   const port = await freePort();
   const suffix = randomUUID().slice(0, 8);
   const env: Record<string, string> = {
@@ -220,10 +221,12 @@ export async function startHookflow(servers: Servers, options: { env?: Record<st
     LOG_LEVEL: 'warn',
     ...options.env,
   };
+  // In one process, `api` is that process and `worker` one never started (its resources read null).
+  const one = options.shape === 'one';
   const worker = new HookflowProcess('worker', env);
-  const api = new HookflowProcess('api', env);
+  const api = new HookflowProcess(one ? 'one' : 'api', env);
   try {
-    await Promise.all([worker.start(), api.start()]);
+    await Promise.all([one ? Promise.resolve() : worker.start(), api.start()]);
   } catch (error) {
     await Promise.all([worker.kill(), api.kill()]);
     throw error;
