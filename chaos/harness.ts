@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, projectRoot } from '../src/config';
@@ -38,6 +39,27 @@ export function processResources(pid: number | undefined): { peakRssMb: number; 
   }
 }
 
+/**
+ * A free port below the kernel's ephemeral range (32768 and up on Linux), for a server that is stopped
+ * and started again on it. A port from that range can be taken while the server is down: the clients'
+ * reconnection attempts get local ports from it, and one that draws the server's own port connects to
+ * itself (a TCP simultaneous open) and holds it. What one chaos run saw fits that (not proven): the
+ * API's MongoDB client failed server selection for five minutes after FerretDB's restart on port 32889
+ * ("connection to 127.0.0.1:32889 closed"), and a re-run passed.
+ */
+async function restartablePort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return freePort();
+}
+
 /** A Temporal dev server on a file database and FerretDB on SQLite, both restartable on the same port and files. */
 export async function startServers(dir?: string): Promise<Servers> {
   const { HOOKFLOW_CACHE_DIR } = loadConfig({});
@@ -45,7 +67,7 @@ export async function startServers(dir?: string): Promise<Servers> {
   const [temporalServer, ferretBinary] = [await ensureTemporalServer(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
   const own = dir === undefined;
   const root = dir ?? mkdtempSync(path.join(os.tmpdir(), 'hookflow-chaos-'));
-  const [temporalPort, mongoPort] = [await freePort(), await freePort()];
+  const [temporalPort, mongoPort] = [await restartablePort(), await restartablePort()];
   const startTemporal = () =>
     startTemporalDevServer({
       binary: temporalServer.binary,
