@@ -48,6 +48,13 @@ export interface SendManyItem {
   error: { code: ErrorCode; message: string; field: string | null } | null;
 }
 
+/** A sendMessages item refused with a coded error. */
+const refused = (index: number, error: UserError): SendManyItem => ({
+  index,
+  message: null,
+  error: { code: error.code, message: error.message, field: error.field ?? null },
+});
+
 /** sendMessages takes at most this many messages a call. */
 export const MAX_BATCH = 100;
 /** Workflow starts one sendMessages call keeps in flight. */
@@ -166,7 +173,7 @@ export function createMessageService({
           else firsts.set(message._id, { index, message });
         } catch (error) {
           if (!(error instanceof UserError)) throw error;
-          results[index] = { index, message: null, error: { code: error.code, message: error.message, field: error.field ?? null } };
+          results[index] = refused(index, error);
         }
       }
       const batch = [...firsts.values()];
@@ -177,20 +184,15 @@ export function createMessageService({
           const stored = duplicates.has(message._id) ? await repeated(message, (await store.messages.get(message._id))!) : await started(message);
           results[index] = { index, message: stored, error: null };
         } catch (error) {
-          if (error instanceof UserError) {
-            results[index] = { index, message: null, error: { code: error.code, message: error.message, field: error.field ?? null } };
-            return;
-          }
           // Stored, so not lost: a repeat of the call with the same key, or maintenance, starts its workflow.
-          results[index] = {
-            index,
-            message: null,
-            error: {
-              code: 'UNAVAILABLE',
-              message: `message ${message._id} was stored but its workflow did not start (${(error as Error).message}); maintenance starts it, or repeat the item with the same idempotencyKey`,
-              field: null,
-            },
-          };
+          const why =
+            error instanceof UserError
+              ? error
+              : new UserError(
+                  'UNAVAILABLE',
+                  `message ${message._id} was stored but its workflow did not start (${(error as Error).message}); maintenance starts it, or repeat the item with the same idempotencyKey`,
+                );
+          results[index] = refused(index, why);
         }
       });
       for (const [index, first] of sameAs) results[index] = { ...results[first]!, index };

@@ -87,7 +87,9 @@ async function ensureIndexes(c: Collections): Promise<void> {
   }
 }
 
-export const isDuplicateKeyError = (error: unknown): boolean => error instanceof MongoServerError && error.code === 11000;
+/** MongoDB's error code for a write that collides with a unique index. */
+export const DUPLICATE_KEY = 11000;
+export const isDuplicateKeyError = (error: unknown): boolean => error instanceof MongoServerError && error.code === DUPLICATE_KEY;
 
 /** Ids per `$in`: one query or delete each. */
 const ID_CHUNK = 500;

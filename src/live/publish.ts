@@ -1,9 +1,7 @@
 import { MongoBulkWriteError } from 'mongodb';
-import type { Collections } from '../db/mongo';
+import { DUPLICATE_KEY, type Collections } from '../db/mongo';
 import { databaseOf, LIVE_EVENTS_HEAD, openLiveEvents, type LiveEventsHead } from './collection';
 import type { LiveEvent, NewLiveEvent } from './types';
-
-const DUPLICATE_KEY = 11000;
 
 /**
  * Appends events to the live stream, in the given order. An event whose id is already there was

@@ -47,15 +47,9 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
     newRows: newDeliveryRows,
 
     /** Inserts the rows of a new message; rows a concurrent call with the same idempotency key stored are no error. */
-    async insertForMessage(message: MessageDoc): Promise<void> {
-      const rows = newDeliveryRows(message);
-      if (rows.length === 0) return;
-      await deliveries.insertMany(rows, { ordered: false }).catch((error) => {
-        if (!isDuplicateKeyError(error)) throw error;
-      });
-    },
+    insertForMessage: (message: MessageDoc): Promise<void> => store.insertForMessages([message]),
 
-    /** insertForMessage for many messages, in one unordered bulk insert. */
+    /** The rows of many new messages, in one unordered bulk insert. */
     async insertForMessages(messages: MessageDoc[]): Promise<void> {
       const rows = messages.flatMap(newDeliveryRows);
       if (rows.length === 0) return;

@@ -1,7 +1,5 @@
 import { MongoBulkWriteError, type Collection } from 'mongodb';
-
-const DUPLICATE_KEY = 11000;
-import { deleteByIds, findByIds, isDuplicateKeyError } from '../db/mongo';
+import { DUPLICATE_KEY, deleteByIds, findByIds, isDuplicateKeyError } from '../db/mongo';
 import type { MessageDoc } from '../db/types';
 
 /** Every write to the messages collection. A stored message never changes. */
