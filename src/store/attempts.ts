@@ -1,5 +1,5 @@
 import type { Collection } from 'mongodb';
-import { deleteByIds, findByIds } from '../db/mongo';
+import { deleteByIds, findByIds, isDuplicateKeyError } from '../db/mongo';
 import { attemptId, type AttemptDoc, type DeliveryDoc } from '../db/types';
 
 /** Every write to the attempt log. An attempt's `_id` derives from its delivery and its allocated number. */
@@ -10,10 +10,18 @@ export function createAttemptStore(attempts: Collection<AttemptDoc>) {
 
   return {
     idsOf,
-    /** Recording the same attempt twice (a retried activity) overwrites it. */
+    /**
+     * Recording the same attempt twice (a retried activity) overwrites it. The first recording is a
+     * plain insert, one statement where an upsert reads before it writes.
+     */
     async record(attempt: AttemptDoc): Promise<void> {
-      const { _id, ...fields } = attempt;
-      await attempts.replaceOne({ _id }, fields, { upsert: true });
+      try {
+        await attempts.insertOne(attempt);
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        const { _id, ...fields } = attempt;
+        await attempts.replaceOne({ _id }, fields, { upsert: true });
+      }
     },
     ofDelivery: (delivery: Pick<DeliveryDoc, '_id' | 'attemptCount'>) => findByIds(attempts, idsOf(delivery)),
     get: (id: string) => attempts.findOne({ _id: id }),
