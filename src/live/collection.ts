@@ -5,7 +5,7 @@ import type { LiveEvent } from './types';
 export const LIVE_EVENTS = 'liveEvents';
 
 /**
- * One document counting publishes. A tail reads it by `_id` (on FerretDB the only query that does not
+ * One document counting published events. A tail reads it by `_id` (on FerretDB the only query that does not
  * read the whole collection) and asks the capped collection for more only when it moved.
  */
 export const LIVE_EVENTS_HEAD = 'liveEventsHead';

@@ -71,6 +71,7 @@ async function write(collection: Collection<LiveEvent>, events: NewLiveEvent[]):
       remaining = remaining.slice(failed.index + 1);
     }
   }
-  // After the events: a tail that sees the head move finds them.
-  await collection.db.collection<LiveEventsHead>(LIVE_EVENTS_HEAD).updateOne({ _id: 'head' }, { $inc: { published: 1 } }, { upsert: true });
+  // After the events: a tail that sees the head move finds them. The head counts events (those skipped
+  // as already there too), so that a tail knows how many of the newest places to read.
+  await collection.db.collection<LiveEventsHead>(LIVE_EVENTS_HEAD).updateOne({ _id: 'head' }, { $inc: { published: events.length } }, { upsert: true });
 }

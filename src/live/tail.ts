@@ -19,8 +19,15 @@ export function mongoLiveStore(collection: Collection<LiveEvent>): LiveEventStor
   };
 }
 
-/** How many of the newest records a tail's read asks for first; four times more while that is not enough. */
+/** How many of the newest records a full read asks for at least; four times more while that is not enough. */
 const NEWEST_FIRST_READ = 64;
+/**
+ * A quick read takes the places published since the last read (the head counts events) and this many
+ * more: an insert that commits a little after later ones, with an older place, is among them.
+ */
+const QUICK_READ_MARGIN = 16;
+/** A head that moved further than this is read as a full read. */
+const QUICK_READ_MAX = 2_048;
 
 export interface LiveTail {
   stop(): Promise<void>;
@@ -39,10 +46,12 @@ export interface LiveTail {
  * still (an awaiting cursor made it re-run its query every 10 ms, and each run reads the whole
  * collection: FerretDB pushes only `_id` equalities down to SQLite). The read takes the newest records
  * first (`$natural: -1` with a limit), so that it costs what was published in the span it re-reads,
- * not what the collection holds. And a moved head re-reads only `quickRereadMs` (2 s); the whole
- * `tailRereadMs` is re-read at most every `fullRereadEveryMs` (1 s), so that at 20 events a second the
- * tail decodes about 40 events a read, not 300: an event whose insert commits more than 2 s after it
- * was stamped is still handed over, up to a second later.
+ * not what the collection holds. A moved head reads only the places it moved over (the head counts
+ * events) and `QUICK_READ_MARGIN` more; the whole `tailRereadMs` (15 s) is re-read at most every
+ * `fullRereadEveryMs` (1 s), asking at once for about as many records as the last full read found.
+ * At 20 events a second a quick read decodes about 17 records, not the 64 to 300 a time span took:
+ * an event whose insert commits behind more than the margin's places is still handed over, up to a
+ * second later. (`quickRereadMs`, 2 s, bounds how old an event a quick read hands over.)
  *
  * It starts with the events of the last `rereadWindowMs` (they fill the ring, for resumes).
  */
@@ -81,22 +90,34 @@ export function startLiveTail(args: {
   /** A quick read was made since the last full one: a full one follows within fullRereadEveryMs. */
   let fullOwed = false;
   const fullDue = () => performance.now() - lastFullRead >= fullRereadEveryMs;
+  /** How many records the last full read found in its span: the next one asks for about as many at once. */
+  let lastFullCount = 0;
+  const newest = (limit: number) => collection.find({}, { showRecordId: true, useBigInt64: true }).sort({ $natural: -1 }).limit(limit).toArray();
 
-  async function readNew(): Promise<void> {
-    const full = fullDue();
+  /** `moved`: how many events the head says were published since the last read (null: not known). */
+  async function readNew(moved: number | null): Promise<void> {
+    const full = fullDue() || moved === null || moved + QUICK_READ_MARGIN > QUICK_READ_MAX;
     if (full) lastFullRead = performance.now();
     fullOwed = !full;
     const since = watermark - (full ? tailRereadMs : Math.min(quickRereadMs, tailRereadMs));
-    // The newest records, in reverse natural order, until one older than the re-read span: a read that
-    // costs what was published since, on MongoDB and on FerretDB (patched to run it on the record id),
-    // however much the collection holds. Put back in the collection's order by each record's place.
+    // The newest records, in reverse natural order: a read that costs what was published since, on
+    // MongoDB and on FerretDB (patched to run it on the record id), however much the collection holds.
+    // Put back in the collection's order by each record's place.
     let rows: LiveEvent[] = [];
-    for (let limit = NEWEST_FIRST_READ; ; limit *= 4) {
-      rows = await collection.find({}, { showRecordId: true, useBigInt64: true }).sort({ $natural: -1 }).limit(limit).toArray();
-      // A second of margin: publishers' clocks and their inserts' places agree only roughly.
-      if (rows.length < limit || rows[rows.length - 1]!.publishedAt.getTime() < since - 1000) break;
+    if (full) {
+      // Until one older than the re-read span, with a second of margin: publishers' clocks and their
+      // inserts' places agree only roughly.
+      for (let limit = Math.max(NEWEST_FIRST_READ, Math.ceil(lastFullCount * 1.25)); ; limit *= 4) {
+        rows = await newest(limit);
+        if (rows.length < limit || rows[rows.length - 1]!.publishedAt.getTime() < since - 1000) break;
+      }
+    } else {
+      // The places the head moved over, and a margin for inserts that committed late by a little; one
+      // that committed later still, behind more places than that, comes with the next full read.
+      rows = await newest(moved! + QUICK_READ_MARGIN);
     }
     rows = rows.filter((row) => row.publishedAt.getTime() >= since);
+    if (full) lastFullCount = rows.length;
     const place = (row: object) => BigInt((row as { $recordId?: bigint | number }).$recordId ?? 0);
     rows.sort((a, b) => (place(a) < place(b) ? -1 : place(a) > place(b) ? 1 : 0));
     for (const row of rows) {
@@ -119,9 +140,10 @@ export function startLiveTail(args: {
         // Read before the events: an event published after this read moves the head again.
         const now = await readHead();
         if (now !== seenHead || (fullOwed && fullDue()) || performance.now() - lastRead > safetyPollMs) {
+          const moved = seenHead === null || now < seenHead ? null : now - seenHead;
           seenHead = now;
           lastRead = performance.now();
-          await readNew();
+          await readNew(moved);
         }
       } catch (error) {
         if (!stopped) log.warn({ err: error }, 'live events: reading the stream failed; retrying');
