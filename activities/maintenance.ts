@@ -184,8 +184,9 @@ export function createMaintenanceActivities({ store, temporal, taskQueue, log }:
           }
         } else {
           state = await handle.query(lifecycleStateQuery);
-          if (state.status !== endpoint.status) {
-            await store.endpoints.setLifecycleStatus(endpoint._id, state);
+          // Only if nothing wrote the endpoint since it was read: the workflow may have moved on and
+          // saved a newer status after answering the query (found by the model test).
+          if (state.status !== endpoint.status && (await store.endpoints.correctLifecycleStatus(endpoint, state))) {
             counts.endpointStatusesCorrected += 1;
             repaired('endpoint status corrected from its workflow', { endpointId: endpoint._id, from: endpoint.status, to: state.status });
           }

@@ -10,6 +10,11 @@ import { deliveryId } from '../src/db/types';
 import { answer, startReceiver, type Receiver, type Script } from './helpers/receiver';
 import { eventually, startStack, type TestStack } from './helpers/stack';
 import { MAX_THROTTLED_PASSES } from '../workflows/deliver';
+import pino from 'pino';
+import type { Client } from '@temporalio/client';
+import { createMaintenanceActivities } from '../activities/maintenance';
+import { createStore } from '../src/store';
+import { endpointWorkflowId, lifecycleStateQuery } from '../workflows/definitions';
 
 const FAST = { retriesUntilFailure: 1, maxRetries: 2, initialIntervalMs: 100, backoffCoefficient: 1, maxIntervalMs: 100, jitter: 0 };
 
@@ -355,4 +360,51 @@ test('a secret the worker cannot decrypt is a non-retryable failure: no request,
   expect(r.requests).toHaveLength(0);
   const result = await stack.temporal.workflow.getHandle(`deliver-${messageId}`).result();
   expect(result.deliveries[0].status).toBe('PARKED');
+});
+
+test('maintenance never writes over a newer lifecycle status with the state it queried (found by the model test, seed 994143301)', async () => {
+  const r = await receiver(answer(202));
+  const endpointId = await createEndpoint({ url: r.url, retryPolicy: FAST });
+  const disable = () => ok('mutation ($id: ID!) { disableEndpoint(id: $id) { status } }', { id: endpointId });
+  const reactivate = () => ok('mutation ($id: ID!) { reactivateEndpoint(id: $id) { status } }', { id: endpointId });
+  const store = createStore(stack.mongo.collections);
+  // The interleaving: maintenance reads the endpoint (ACTIVE); an operator disables it; maintenance's
+  // query answers DISABLED; the operator reactivates it (the workflow saves ACTIVE); then maintenance
+  // compares what it queried with what it read, and would write DISABLED over the newer ACTIVE.
+  const read = (await store.endpoints.get(endpointId))!;
+  await disable();
+  const afterQuery = async () => void (await reactivate());
+  const real = stack.temporal.workflow;
+  const bind = <T extends object>(target: T, override: Record<string | symbol, unknown>): T =>
+    new Proxy(target, {
+      get(t, key) {
+        if (key in override) return override[key];
+        const value = Reflect.get(t, key);
+        return typeof value === 'function' ? value.bind(t) : value;
+      },
+    });
+  const workflow = bind(real, {
+    getHandle: (id: string) => {
+      const handle = real.getHandle(id);
+      if (id !== endpointWorkflowId(endpointId)) return handle;
+      return bind(handle, {
+        query: async (...args: Parameters<typeof handle.query>) => {
+          const state = await handle.query(...args);
+          await afterQuery();
+          return state;
+        },
+      });
+    },
+  });
+  const temporal = bind(stack.temporal, { workflow }) as Client;
+  const maintenance = createMaintenanceActivities({
+    store: { ...store, endpoints: { ...store.endpoints, listLive: async () => [read] } },
+    temporal,
+    taskQueue: stack.taskQueue,
+    log: pino({ level: 'silent' }),
+  });
+  const counts = await maintenance.reconcileEndpoints({ asOf: Date.now() });
+  expect(counts).toMatchObject({ endpointStatusesCorrected: 0, itemsFailed: 0 });
+  expect(await endpointStatus(endpointId)).toBe('ACTIVE');
+  expect((await stack.temporal.workflow.getHandle(endpointWorkflowId(endpointId)).query(lifecycleStateQuery)).status).toBe('ACTIVE');
 });

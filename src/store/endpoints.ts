@@ -26,6 +26,22 @@ export function createEndpointStore(endpoints: Collection<EndpointDoc>, now: () 
         { $set: { status: status.status, failingSince: toDate(status.failingSince), disabledAt: toDate(status.disabledAt), updatedAt: now() } },
       );
     },
+    /**
+     * Maintenance: the status the lifecycle workflow holds, written only if the endpoint is still as
+     * maintenance read it. A lifecycle write that landed in between (a disable after the query) is newer
+     * than the queried state, and must not be overwritten by it. Says whether it wrote.
+     */
+    async correctLifecycleStatus(
+      read: Pick<EndpointDoc, '_id' | 'status' | 'updatedAt'>,
+      status: { status: EndpointStatus; failingSince: number | null; disabledAt: number | null },
+    ): Promise<boolean> {
+      const toDate = (ms: number | null) => (ms === null ? null : new Date(ms));
+      const result = await endpoints.updateOne(
+        { _id: read._id, status: read.status, updatedAt: read.updatedAt },
+        { $set: { status: status.status, failingSince: toDate(status.failingSince), disabledAt: toDate(status.disabledAt), updatedAt: now() } },
+      );
+      return result.modifiedCount > 0;
+    },
     /** Maintenance walks live endpoints by `_id`, a bounded page at a time. */
     listLive: (afterId: string | null, limit: number) =>
       endpoints
