@@ -283,6 +283,12 @@ async function runModel(ops: Op[]): Promise<void> {
   const repairs = (counts: Record<string, number>) =>
     Object.fromEntries(Object.entries(counts).filter(([key, n]) => n > 0 && key !== 'endpointEventsDeleted' && key !== 'notificationsDeleted'));
   expect({ afterFirstRun: first.counts.itemsFailed, secondRun: repairs({ ...second.counts }) }).toEqual({ afterFirstRun: 0, secondRun: {} });
+
+  // Checked: the run's endpoints are deleted and its receivers closed, so that later runs' maintenance
+  // (which visits every live endpoint) costs what one run holds, not what all earlier runs left.
+  for (const id of endpoints) if (!deleted.has(id)) await call('mutation ($id: ID!) { deleteEndpoint(id: $id) { id } }', { id }, ['NOT_FOUND']);
+  await Promise.all(scripted.map((s) => s.receiver.close()));
+  receivers.splice(0, receivers.length, ...receivers.filter((r) => !scripted.some((s) => s.receiver === r)));
 }
 
 /** For a failure: what the row's key sequence and its message's workflow hold. */
