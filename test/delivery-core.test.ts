@@ -408,3 +408,27 @@ test('maintenance never writes over a newer lifecycle status with the state it q
   expect(await endpointStatus(endpointId)).toBe('ACTIVE');
   expect((await stack.temporal.workflow.getHandle(endpointWorkflowId(endpointId)).query(lifecycleStateQuery)).status).toBe('ACTIVE');
 });
+
+test('a failing delivery taken over by resendMessage and acknowledged raises on_failure_recovered, and the endpoint is ACTIVE again (found by the model test, seed 998862314)', async () => {
+  let failing = true;
+  const r = await receiver((req, i, res) => answer(failing ? 500 : 202)(req, i, res));
+  const endpointId = await createEndpoint({
+    url: r.url,
+    retryPolicy: { retriesUntilFailure: 1, maxRetries: 5, initialIntervalMs: 3_000, backoffCoefficient: 1, maxIntervalMs: 3_000, jitter: 0 },
+  });
+  const messageId = await send({ eventType: 'a.b', payload: {} });
+  // The first try and one retry fail: on_failure, the endpoint is FAILING.
+  await eventually(async () => (await endpointStatus(endpointId)) === 'FAILING' || undefined, 15_000, 'FAILING');
+  failing = false;
+  await ok('mutation ($m: ID!, $e: ID!) { resendMessage(messageId: $m, endpointId: $e) { status } }', { m: messageId, e: endpointId });
+  await eventually(async () => (await deliveryRow(messageId, endpointId))?.status === 'SUCCEEDED' || undefined, 10_000, 'SUCCEEDED');
+  await eventually(async () => (await endpointStatus(endpointId)) === 'ACTIVE' || undefined, 10_000, 'ACTIVE');
+  const kinds = (await ok('query ($id: ID!) { endpoint(id: $id) { events { kind messageId } } }', { id: endpointId })).endpoint.events;
+  expect(kinds).toEqual([
+    { kind: 'ON_FAILURE', messageId },
+    { kind: 'ON_FAILURE_RECOVERED', messageId },
+  ]);
+  // The original run, superseded, posts nothing more.
+  const original = await stack.temporal.workflow.getHandle(`deliver-${messageId}`).result();
+  expect(original.deliveries[0].status).toBe('SUPERSEDED');
+});

@@ -35,6 +35,8 @@ const { attemptDelivery: attemptDeliveryLocally } = proxyLocalActivities<Activit
 const FIRST_TRY_LOCAL = 'first-try-local-activity';
 /** Keyed runs recorded before their first try became an ordinary activity replay without this marker. */
 const KEYED_FIRST_TRY_ORDINARY = 'keyed-first-try-ordinary-activity';
+/** Takeovers recorded before they reported a recovery replay without this marker. */
+const TAKEOVER_REPORTS_RECOVERY = 'takeover-reports-recovery';
 
 /** Telling the endpoint's workflow, or a key's sequence, is one signal: short, and retried until it lands. */
 const { signalEndpointLifecycle, reportSequenceFinished } = proxyActivities<Activities>({
@@ -123,7 +125,10 @@ async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryR
         number -= 1;
         break;
       case 'acknowledged':
-        if (raisedFailure) await tell({ type: 'deliveryRecovered', messageId, attempts });
+        // A run that took the delivery over (a resend, a recovery, a redelivery) does not know whether
+        // the run before it raised on_failure: it reports the recovery, which the endpoint's workflow
+        // ignores for a message it does not hold as failing (found by the model test, seed 998862314).
+        if (raisedFailure || (args.claimParked && patched(TAKEOVER_REPORTS_RECOVERY))) await tell({ type: 'deliveryRecovered', messageId, attempts });
         return ended('SUCCEEDED', attempts);
       case 'parked':
         return ended('PARKED', number);
