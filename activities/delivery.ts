@@ -197,9 +197,10 @@ export function createDeliveryActivities(deps: DeliveryActivityDeps) {
       log.debug({ messageId: message._id, endpointId: endpoint._id, attempt: input.number, seq: started.seq, ok: result.ok, durationMs }, 'attempt recorded');
       // A first run's attempt numbers start at 0 with its retries; a resend's or redelivery's do not.
       recordAttemptMetrics({ result, durationMs, status: step.status, acceptedAt: message.createdAt, firstRun: started.seq === input.number });
-      if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode };
+      if (result.ok) return { kind: 'acknowledged', statusCode: result.statusCode, seq: started.seq };
       return {
         kind: 'failed',
+        seq: started.seq,
         reason: result.reason,
         statusCode: result.statusCode,
         error: result.error,

@@ -94,6 +94,9 @@ export async function deliverToEndpoint(args: DeliverToEndpointArgs): Promise<De
   return result;
 }
 
+/** The attempt's number on the delivery row, which orders the reports of two runs of one delivery. */
+const seqOf = (outcome: { seq?: number }) => (outcome.seq === undefined ? {} : { seq: outcome.seq });
+
 async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryResult> {
   const { tenantId, messageId, endpointId } = args;
   const { workflowId } = workflowInfo();
@@ -128,7 +131,7 @@ async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryR
         // A run that took the delivery over (a resend, a recovery, a redelivery) does not know whether
         // the run before it raised on_failure: it reports the recovery, which the endpoint's workflow
         // ignores for a message it does not hold as failing (found by the model test, seed 998862314).
-        if (raisedFailure || (args.claimParked && patched(TAKEOVER_REPORTS_RECOVERY))) await tell({ type: 'deliveryRecovered', messageId, attempts });
+        if (raisedFailure || (args.claimParked && patched(TAKEOVER_REPORTS_RECOVERY))) await tell({ type: 'deliveryRecovered', messageId, attempts, ...seqOf(outcome) });
         return ended('SUCCEEDED', attempts);
       case 'parked':
         return ended('PARKED', number);
@@ -149,10 +152,10 @@ async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryR
         if (step.kind === 'done') return ended('SUCCEEDED', attempts);
         if (step.raiseFailing && !raisedFailure) {
           raisedFailure = true;
-          await tell({ type: 'deliveryFailing', messageId, attempts, error: outcome.error });
+          await tell({ type: 'deliveryFailing', messageId, attempts, error: outcome.error, ...seqOf(outcome) });
         }
         if (step.kind === 'exhausted') {
-          await tell({ type: 'deliveryExhausted', messageId, attempts, error: outcome.error, gone: step.gone });
+          await tell({ type: 'deliveryExhausted', messageId, attempts, error: outcome.error, gone: step.gone, ...seqOf(outcome) });
           return ended('PARKED', attempts);
         }
         args.onRetry();

@@ -43,9 +43,11 @@ export type FailureReason =
   | 'internal';
 
 export type AttemptOutcome =
-  | { kind: 'acknowledged'; statusCode: number }
+  /** `seq`: the attempt's number on the delivery row (absent from results of older versions). */
+  | { kind: 'acknowledged'; statusCode: number; seq?: number }
   | {
       kind: 'failed';
+      seq?: number;
       reason: FailureReason;
       statusCode: number | null;
       error: string;

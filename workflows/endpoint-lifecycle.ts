@@ -18,12 +18,15 @@ export type EndpointEventKind = LifecycleEventKind | 'PARKED_MESSAGE_EXPIRED';
 
 /** What the endpoint workflow is told, by delivery workflows or by a person through the API. */
 export type LifecycleInput =
-  /** A delivery failed its first try and `retriesUntilFailure` retries. */
-  | { type: 'deliveryFailing'; messageId: string; attempts: number; error: string }
-  /** A delivery that had been failing was acknowledged. */
-  | { type: 'deliveryRecovered'; messageId: string; attempts: number }
+  /**
+   * A delivery failed its first try and `retriesUntilFailure` retries. `seq` is the failed attempt's
+   * number on the delivery row (absent from inputs of older versions).
+   */
+  | { type: 'deliveryFailing'; messageId: string; attempts: number; error: string; seq?: number }
+  /** A delivery that had been failing, or that a run took over, was acknowledged by attempt `seq`. */
+  | { type: 'deliveryRecovered'; messageId: string; attempts: number; seq?: number }
   /** A delivery exhausted `maxRetries`, or the endpoint answered 410 Gone. */
-  | { type: 'deliveryExhausted'; messageId: string; attempts: number; error: string; gone: boolean }
+  | { type: 'deliveryExhausted'; messageId: string; attempts: number; error: string; gone: boolean; seq?: number }
   | { type: 'disable'; by: string }
   | { type: 'reactivate'; by: string };
 
@@ -41,7 +44,17 @@ export interface LifecycleState {
   disabledAt: number | null;
   /** Number of events raised so far; event ids derive from it. */
   eventCount: number;
+  /**
+   * The attempt that acknowledged each recently acknowledged message, by message id, kept
+   * `ACKNOWLEDGED_KEPT_MS` and at most `ACKNOWLEDGED_KEPT`. A run superseded by a takeover can report a
+   * failure after the takeover's acknowledgement was applied; its attempt is older, and it is ignored.
+   * Absent from states carried over by older versions.
+   */
+  acknowledged?: Record<string, { seq: number; at: number }>;
 }
+
+export const ACKNOWLEDGED_KEPT = 256;
+export const ACKNOWLEDGED_KEPT_MS = 24 * 60 * 60 * 1000;
 
 export interface RaisedEvent {
   id: string;
@@ -60,7 +73,20 @@ export const initialLifecycleState = (): LifecycleState => ({
   failingSince: null,
   disabledAt: null,
   eventCount: 0,
+  acknowledged: {},
 });
+
+/** A failure report from an attempt older than the one that acknowledged the message since. */
+function isStale(state: LifecycleState, messageId: string, seq: number | undefined): boolean {
+  const acknowledged = state.acknowledged?.[messageId];
+  return seq !== undefined && acknowledged !== undefined && seq < acknowledged.seq;
+}
+
+function rememberAcknowledged(state: LifecycleState, messageId: string, seq: number, now: number): void {
+  const kept = Object.entries(state.acknowledged ?? {}).filter(([id, entry]) => id !== messageId && now - entry.at < ACKNOWLEDGED_KEPT_MS);
+  kept.push([messageId, { seq: Math.max(seq, state.acknowledged?.[messageId]?.seq ?? seq), at: now }]);
+  state.acknowledged = Object.fromEntries(kept.slice(-ACKNOWLEDGED_KEPT));
+}
 
 /** Applies one input at time `now`; returns the next state and the events it raises (often none). */
 export function applyLifecycleInput(
@@ -79,7 +105,7 @@ export function applyLifecycleInput(
   switch (input.type) {
     case 'deliveryFailing': {
       // Raised once per message: a repeated signal (an activity retry) changes nothing.
-      if (next.failing[input.messageId] || next.status === 'DISABLED') break;
+      if (next.failing[input.messageId] || next.status === 'DISABLED' || isStale(next, input.messageId, input.seq)) break;
       next.failing[input.messageId] = { since: now, attempts: input.attempts, error: input.error };
       if (next.status === 'ACTIVE') {
         next.status = 'FAILING';
@@ -89,6 +115,7 @@ export function applyLifecycleInput(
       break;
     }
     case 'deliveryRecovered': {
+      if (input.seq !== undefined) rememberAcknowledged(next, input.messageId, input.seq, now);
       if (!next.failing[input.messageId]) break;
       delete next.failing[input.messageId];
       raise('ON_FAILURE_RECOVERED', 'a failing message was acknowledged; retry count reset to 0', {
@@ -102,6 +129,7 @@ export function applyLifecycleInput(
       break;
     }
     case 'deliveryExhausted': {
+      if (isStale(next, input.messageId, input.seq)) break;
       delete next.failing[input.messageId];
       if (next.status === 'DISABLED') break;
       disable(next, now);

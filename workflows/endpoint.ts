@@ -117,7 +117,7 @@ async function apply(
   legacyNotifications: Set<Promise<unknown>>,
 ): Promise<LifecycleState> {
   const { state: next, events } = applyLifecycleInput(endpointId, state, input, Date.now());
-  if (events.length === 0) return state;
+  if (events.length === 0) return next;
   await saveLifecycle({ endpointId, tenantId, status: next.status, failingSince: next.failingSince, disabledAt: next.disabledAt, events });
   for (const event of events) {
     if (event.kind === 'REACTIVATED') {

@@ -1,4 +1,4 @@
-import { applyLifecycleInput, initialLifecycleState, type LifecycleInput, type LifecycleState, type RaisedEvent } from '../../workflows/endpoint-lifecycle';
+import { ACKNOWLEDGED_KEPT, ACKNOWLEDGED_KEPT_MS, applyLifecycleInput, initialLifecycleState, type LifecycleInput, type LifecycleState, type RaisedEvent } from '../../workflows/endpoint-lifecycle';
 
 function run(inputs: LifecycleInput[], start: LifecycleState = initialLifecycleState()) {
   let state = start;
@@ -57,4 +57,45 @@ test('while disabled, failures raise nothing; reactivation by hand makes it ACTI
   );
   expect(back.state).toMatchObject({ status: 'ACTIVE', disabledAt: null, failing: {}, eventCount: 2 });
   expect(back.events.map((e) => e.kind)).toEqual(['REACTIVATED']);
+});
+
+describe('reports of a run that a takeover superseded', () => {
+  const at = (seq: number) => ({ seq });
+  test('a failure from an attempt older than the acknowledging one raises nothing and leaves the endpoint ACTIVE', () => {
+    // The takeover's acknowledgement (attempt 5) is applied before the superseded run's report of attempt 3.
+    const { state, events } = run([
+      { ...recovered('m1'), ...at(5) },
+      { ...failing('m1'), ...at(3) },
+      { ...exhausted('m1'), ...at(4) },
+    ]);
+    expect(state.status).toBe('ACTIVE');
+    expect(state.failing).toEqual({});
+    expect(events).toEqual([]);
+  });
+
+  test('a later failure of the same message (a resend after the acknowledgement) still raises on_failure', () => {
+    const { state, events } = run([
+      { ...recovered('m1'), ...at(5) },
+      { ...failing('m1'), ...at(9) },
+    ]);
+    expect(state.status).toBe('FAILING');
+    expect(events.map((e) => e.kind)).toEqual(['ON_FAILURE']);
+  });
+
+  test('reports without attempt numbers (older versions) are applied as before', () => {
+    const { state } = run([recovered('m1'), failing('m1')]);
+    expect(state.status).toBe('FAILING');
+  });
+
+  test('the acknowledgements kept are bounded in number and in age', () => {
+    const many = Array.from({ length: ACKNOWLEDGED_KEPT + 10 }, (_, i) => ({ ...recovered(`m${i}`), ...at(1) }));
+    const { state } = run(many);
+    expect(Object.keys(state.acknowledged!)).toHaveLength(ACKNOWLEDGED_KEPT);
+    expect(state.acknowledged!.m0).toBeUndefined();
+    expect(state.acknowledged![`m${ACKNOWLEDGED_KEPT + 9}`]).toEqual({ seq: 1, at: 1000 + ACKNOWLEDGED_KEPT + 9 });
+    const later = applyLifecycleInput('ep_1', state, { ...recovered('fresh'), ...at(2) }, 1000 + ACKNOWLEDGED_KEPT_MS + 10_000);
+    expect(Object.keys(later.state.acknowledged!)).toEqual(['fresh']);
+    // Once forgotten, an old report is applied again: the window is a day, far longer than a report is delayed.
+    expect(applyLifecycleInput('ep_1', later.state, { ...failing('m3'), ...at(0) }, 1).state.status).toBe('FAILING');
+  });
 });
