@@ -363,13 +363,25 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
       createdAt: new Date(T0 + 4 * 86_400_000),
       n: new Int32(1),
     };
+    const deletedCounts: number[][] = [];
     for (const ferret of [patched, upstream]) {
-      await ferret.db.collection<{ _id: string }>('messages').insertOne({ ...late } as { _id: string });
-      await ferret.db.collection('messages').deleteMany({ createdAt: { $lt: new Date(T0 + 86_400_000) } });
-      // deleteByIds, and a deleteOne whose filter matches several.
-      await ferret.db.collection<{ _id: string }>('messages').deleteMany({ _id: { $in: docs.slice(100, 160).map((d) => d._id as string) } });
-      await ferret.db.collection('messages').deleteOne({ tenantId: 'ten_b', createdAt: { $gte: new Date(T0) } });
+      const messages = ferret.db.collection<{ _id: string }>('messages');
+      await messages.insertOne({ ...late } as { _id: string });
+      const counts = [(await messages.deleteMany({ createdAt: { $lt: new Date(T0 + 86_400_000) } })).deletedCount];
+      // deleteByIds (which the patched server runs without reading: ids already gone, repeated, absent,
+      // and of other types among them), an `_id` equality, and a deleteOne whose filter matches several.
+      const ids = docs.slice(100, 160).map((d) => d._id as string);
+      counts.push((await messages.deleteMany({ _id: { $in: [...ids, ids[0]!, 'msg_absent', docs[0]!._id as string] } })).deletedCount);
+      counts.push((await messages.deleteMany({ _id: { $in: ids } })).deletedCount);
+      counts.push((await messages.deleteMany({ _id: docs[170]!._id as string })).deletedCount);
+      counts.push((await messages.deleteMany({ _id: { $in: [docs[171]!._id as string, 7 as unknown as string] } })).deletedCount);
+      counts.push((await messages.deleteOne({ tenantId: 'ten_b', createdAt: { $gte: new Date(T0) } })).deletedCount);
+      deletedCounts.push(counts);
     }
+    expect(deletedCounts[0]).toEqual(deletedCounts[1]);
+    // The repeated `$in` deleted something, and once deleted, the same ids delete nothing.
+    expect(deletedCounts[0]![1]).toBeGreaterThan(0);
+    expect(deletedCounts[0]![2]).toBe(0);
     expect(await compare('messages', [...hookflowQueries(docs), ...randomQueries(60, SEED + 3)])).toEqual([]);
   });
 });

@@ -136,6 +136,8 @@ const ATOMIC_DOCUMENT_WRITES = [
  *    newest records: `sort({ $natural: -1 }).limit(n)`, which upstream read in full), down to SQLite, on secondary indexes built on sort keys
  *    whose SQLite order is FerretDB's, wherever that returns exactly what upstream returns
  *    (patches/internal/backends/sqlite/hookflow_pushdown.go says how).
+ * 3. A delete whose filter is only `_id` (an equality or `$in` of strings) skips upstream's read and
+ *    decoding of the documents it removes (patches/internal/handler/hookflow_delete.go).
  */
 export const FERRETDB_PATCHES = [
   {
@@ -157,6 +159,11 @@ export const FERRETDB_PATCHES = [
     file: 'internal/handler/msg_aggregate.go',
     from: `\t\t\tqp.Filter = filter\n`,
     to: `\t\t\tqp.Filter = filter\n\t\t\tqp.PushdownFilter = filter\n`,
+  },
+  {
+    file: 'internal/handler/msg_delete.go',
+    from: `func (h *Handler) execDelete(ctx context.Context, c backends.Collection, p *common.Delete) (int32, error) {\n`,
+    to: `func (h *Handler) execDelete(ctx context.Context, c backends.Collection, p *common.Delete) (int32, error) {\n\t// Hookflow: a delete by \`_id\` alone reads nothing (patches/internal/handler/hookflow_delete.go).\n\tif ids, ok := hookflowDeleteIDs(p); ok && !h.DisablePushdown {\n\t\td, err := c.DeleteAll(ctx, &backends.DeleteAllParams{IDs: ids})\n\t\tif err != nil {\n\t\t\treturn 0, lazyerrors.Error(err)\n\t\t}\n\n\t\treturn d.Deleted, nil\n\t}\n\n`,
   },
   {
     file: 'internal/handler/msg_delete.go',
