@@ -3,7 +3,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { attemptId, deliveryId, type DeliveryDoc } from '../src/db/types';
 import type { Store } from '../src/store';
-import { enqueueKeyedMessage, orderingWorkflowId, startEndpointWorkflow, startMessageWorkflow, startRedelivery } from '../src/starts';
+import { enqueueKeyedMessage, orderingWorkflowId, recordedLifecycleState, startEndpointWorkflow, startMessageWorkflow, startRedelivery } from '../src/starts';
 import type { DeliverMessageResult, DeliveryStatus } from '../workflows/delivery-types';
 import { deliverMessageWorkflowId, endpointWorkflowId, lifecycleStateQuery, redeliverWorkflowId, sequenceStateQuery } from '../workflows/definitions';
 import type { LifecycleState } from '../workflows/endpoint-lifecycle';
@@ -171,13 +171,7 @@ export function createMaintenanceActivities({ store, temporal, taskQueue, log }:
         let state: LifecycleState;
         if (!description || description.status.name !== 'RUNNING') {
           // Lost: resume it from what MongoDB recorded, numbering new events after the recorded ones.
-          state = {
-            status: endpoint.status,
-            failing: {},
-            failingSince: endpoint.failingSince?.getTime() ?? null,
-            disabledAt: endpoint.disabledAt?.getTime() ?? null,
-            eventCount: await store.endpointEvents.countLifecycle(endpoint._id),
-          };
+          state = recordedLifecycleState(endpoint, await store.endpointEvents.countLifecycle(endpoint._id));
           if (await startEndpointWorkflow(temporal, taskQueue, endpoint, state)) {
             counts.endpointWorkflowsStarted += 1;
             repaired('endpoint workflow started', { endpointId: endpoint._id, status: state.status });

@@ -6,11 +6,10 @@ import { newId } from './ids';
 import { pageSize } from './paging';
 import type { SecretBox } from './secret-box';
 import { assertUrlAllowed, type UrlPolicy } from './webhooks/url-guard';
-import { startEndpointWorkflow } from './starts';
+import { recordedLifecycleState, startEndpointWorkflow } from './starts';
 import { generateSecret } from './webhooks/signing';
 import { parseCreateEndpoint, parseUpdateEndpoint } from './validation';
 import { cancelDeliverySignal, disableUpdate, endpointDeletedSignal, endpointWorkflowId, reactivateUpdate } from '../workflows/definitions';
-import type { LifecycleState } from '../workflows/endpoint-lifecycle';
 import { createStore } from './store';
 import { recordDelivery } from './observability/metrics';
 import { endpointDeletedEvents, publishLiveEvents } from './live';
@@ -42,7 +41,7 @@ export function createEndpointService({ db, secretBox, urlPolicy, rotationOverla
     try {
       await run().catch(async (error) => {
         if (!(error instanceof WorkflowNotFoundError)) throw error;
-        await startEndpointWorkflow(temporal, taskQueue, endpoint, await recordedState(endpoint));
+        await startEndpointWorkflow(temporal, taskQueue, endpoint, recordedLifecycleState(endpoint, await store.endpointEvents.countLifecycle(endpoint._id)));
         return run();
       });
     } catch (error) {
@@ -54,14 +53,6 @@ export function createEndpointService({ db, secretBox, urlPolicy, rotationOverla
     }
     return (await store.endpoints.get(endpoint._id))!;
   };
-
-  const recordedState = async (endpoint: EndpointDoc): Promise<LifecycleState> => ({
-    status: endpoint.status,
-    failing: {},
-    failingSince: endpoint.failingSince?.getTime() ?? null,
-    disabledAt: endpoint.disabledAt?.getTime() ?? null,
-    eventCount: await store.endpointEvents.countLifecycle(endpoint._id),
-  });
 
   const service = {
     async create(tenantId: string, input: unknown): Promise<{ endpoint: EndpointDoc; secret: string }> {

@@ -140,6 +140,18 @@ export async function finishKeyedMessage(temporal: Client, tenantId: string, ord
 }
 
 /** Starts an endpoint's lifecycle workflow unless it runs; `state` resumes one that was lost. */
+/**
+ * The lifecycle state MongoDB recorded for an endpoint, from which a lost endpoint workflow resumes:
+ * `eventCount` is the number of lifecycle events recorded, so that new events are numbered after them.
+ */
+export const recordedLifecycleState = (endpoint: EndpointDoc, eventCount: number): LifecycleState => ({
+  status: endpoint.status,
+  failing: {},
+  failingSince: endpoint.failingSince?.getTime() ?? null,
+  disabledAt: endpoint.disabledAt?.getTime() ?? null,
+  eventCount,
+});
+
 export function startEndpointWorkflow(temporal: Client, taskQueue: string, endpoint: EndpointDoc, state?: LifecycleState): Promise<boolean> {
   return once(
     temporal.workflow.start('endpointLifecycle', {
