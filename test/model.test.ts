@@ -10,10 +10,11 @@
  * MODEL_SEED and MODEL_PATH replay.
  */
 import type { ServerResponse } from 'node:http';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import fc from 'fast-check';
 import { deliveryId } from '../src/db/types';
 import { orderingWorkflowId } from '../src/starts';
-import { sequenceStateQuery } from '../workflows/definitions';
+import { endpointWorkflowId, lifecyclePendingQuery, lifecycleStateQuery, sequenceStateQuery } from '../workflows/definitions';
 import { startReceiver, type ReceivedRequest, type Receiver } from './helpers/receiver';
 import { eventually, startStack, type TestStack } from './helpers/stack';
 
@@ -140,6 +141,19 @@ async function quiescence(tenantId: string): Promise<void> {
       // A keyed delivery WAITING at an endpoint that is not disabled is owed its turn: not quiet yet (and
       // if it never comes, the wait times out, which is the failure it is).
       const inFlight = rows.some((r) => r.status === 'PENDING' || r.status === 'FAILING' || (r.status === 'WAITING' && active.has(r.endpointId)));
+      // An endpoint's workflow may hold a report it has not applied yet (after a worker restart, its next
+      // task waits out the dead worker's sticky queue): the endpoint's status is not final until it has.
+      const live = await stack.mongo.collections.endpoints.find({ tenantId, deletedAt: null }, { projection: { _id: 1 } }).toArray();
+      const unapplied = await Promise.all(
+        live.map((e) =>
+          stack.temporal.workflow
+            .getHandle(endpointWorkflowId(e._id))
+            .query(lifecyclePendingQuery)
+            // Not started yet, nothing to apply; a query that could not be answered proves nothing.
+            .catch((error: Error) => (error instanceof WorkflowNotFoundError ? 0 : 1)),
+        ),
+      );
+      if (unapplied.some((n) => n > 0)) return undefined;
       const snapshot = `${running.count}|${rows
         .map((r) => `${r._id}:${r.status}:${r.attemptCount}`)
         .sort()
@@ -320,6 +334,35 @@ async function explainRow(row: { messageId: string; endpointId: string; tenantId
     return `${e.eventType}${name ? ` ${name}` : ''}${failure ? ` (${failure.slice(0, 400)})` : ''}`;
   });
   parts.push(`its last events: ${last.join(', ')}`);
+  // What the run told the endpoint's workflow, and what that workflow holds now.
+  const told = (history?.events ?? [])
+    .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'signalEndpointLifecycle')
+    .map((e) => {
+      const data = e.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data;
+      const input = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { input?: unknown }).input : undefined;
+      return JSON.stringify(input);
+    });
+  parts.push(`told: ${told.join(' ')}`);
+  const lifecycle = await stack.temporal.workflow
+    .getHandle(endpointWorkflowId(row.endpointId))
+    .query(lifecycleStateQuery)
+    .then((state) => ({ status: state.status, failing: Object.keys(state.failing), acknowledged: state.acknowledged?.[row.messageId] ?? null }))
+    .catch((error: Error) => error.message);
+  parts.push(`lifecycle: ${JSON.stringify(lifecycle)}`);
+  const lifecycleHistory = await stack.temporal.workflow
+    .getHandle(endpointWorkflowId(row.endpointId))
+    .fetchHistory()
+    .catch(() => null);
+  parts.push(
+    `lifecycle events: ${(lifecycleHistory?.events ?? [])
+      .slice(-12)
+      .map((e) => `${e.eventType} ${e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.workflowExecutionSignaledEventAttributes?.signalName ?? ''}${e.workflowTaskFailedEventAttributes?.failure?.message ?? ''}${e.activityTaskFailedEventAttributes?.failure?.message ?? ''}`)
+      .join(', ')}`,
+  );
+  const events = await stack.mongo.collections.endpointEvents.find({ endpointId: row.endpointId }).toArray();
+  parts.push(`endpoint events: ${events.map((e) => `${e.kind}${e.messageId === row.messageId ? ' (this message)' : ''} ${e.reason}`).join(' | ')}`);
+  const attempts = await stack.mongo.collections.attempts.find({ messageId: row.messageId, endpointId: row.endpointId }).toArray();
+  parts.push(`attempts: ${attempts.map((a) => `#${a.seq} ${a.workflowId} ${a.statusCode ?? a.error}`).join(' | ')}`);
   if (row.orderingKey) {
     const sequence = orderingWorkflowId(row.tenantId, row.orderingKey);
     const state = await stack.temporal.workflow

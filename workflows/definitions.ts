@@ -23,6 +23,8 @@ export const reactivateSignal = defineSignal<[{ by?: string } | undefined]>('rea
 /** The endpoint was deleted: its lifecycle workflow ends. */
 export const endpointDeletedSignal = defineSignal('endpointDeleted');
 export const lifecycleStateQuery = defineQuery<LifecycleState>('lifecycleState');
+/** How many inputs the endpoint's workflow has received and not yet applied (0: its state is current). */
+export const lifecyclePendingQuery = defineQuery<number>('lifecyclePending');
 /** disableEndpoint and reactivateEndpoint: validated before anything is written, answered with the new state. */
 export const disableUpdate = defineUpdate<LifecycleState, [{ by: string }]>('disable');
 export const reactivateUpdate = defineUpdate<LifecycleState, [{ by: string }]>('reactivate');

@@ -15,6 +15,7 @@ import type { Activities } from '../activities';
 import {
   disableUpdate,
   endpointDeletedSignal,
+  lifecyclePendingQuery,
   lifecycleSignal,
   lifecycleStateQuery,
   notifyWorkflowId,
@@ -75,16 +76,31 @@ export async function endpointLifecycle(input: EndpointLifecycleInput): Promise<
   setHandler(lifecycleSignal, (signal) => void enqueue(signal));
   setHandler(reactivateSignal, (by) => void enqueue({ type: 'reactivate', by: by?.by ?? 'operator signal' }));
   setHandler(endpointDeletedSignal, () => void (deleted = true));
+  /** The input being applied (its writes under way), taken off the queue. */
+  let applying: LifecycleInput | null = null;
+  /**
+   * The status once every input received so far is applied. The Updates validate against it, not
+   * against `state`: a retry exhaustion received but still being saved has decided the status already,
+   * and a reactivation refused as "not disabled" just before the endpoint turns DISABLED would leave it
+   * disabled (found by the model test, seed 1004568472).
+   */
+  const projectedStatus = () => {
+    let projected = state;
+    for (const input of applying ? [applying, ...queue] : queue) projected = applyLifecycleInput(endpointId, projected, input, Date.now()).state;
+    return projected.status;
+  };
   setHandler(lifecycleStateQuery, () => state);
+  setHandler(lifecyclePendingQuery, () => queue.length + (applying ? 1 : 0));
   setHandler(disableUpdate, ({ by }) => untilApplied(enqueue({ type: 'disable', by })), {
     validator: (_request: { by: string }) => {
-      if (state.status === 'DISABLED') throw ApplicationFailure.nonRetryable('is already disabled', LIFECYCLE_REFUSALS.alreadyDisabled);
+      if (projectedStatus() === 'DISABLED') throw ApplicationFailure.nonRetryable('is already disabled', LIFECYCLE_REFUSALS.alreadyDisabled);
     },
   });
   setHandler(reactivateUpdate, ({ by }) => untilApplied(enqueue({ type: 'reactivate', by })), {
     validator: (_request: { by: string }) => {
-      if (state.status !== 'DISABLED') {
-        throw ApplicationFailure.nonRetryable(`is ${state.status}, not DISABLED: only a disabled endpoint can be reactivated`, LIFECYCLE_REFUSALS.notDisabled);
+      const status = projectedStatus();
+      if (status !== 'DISABLED') {
+        throw ApplicationFailure.nonRetryable(`is ${status}, not DISABLED: only a disabled endpoint can be reactivated`, LIFECYCLE_REFUSALS.notDisabled);
       }
     },
   });
@@ -95,7 +111,9 @@ export async function endpointLifecycle(input: EndpointLifecycleInput): Promise<
   while (!deleted) {
     await condition(() => queue.length > 0 || deleted || historyIsLarge());
     while (queue.length > 0 && !deleted) {
-      state = await apply(endpointId, tenantId, state, queue.shift()!, legacyNotifications);
+      applying = queue.shift()!;
+      state = await apply(endpointId, tenantId, state, applying, legacyNotifications);
+      applying = null;
       applied += 1;
     }
     if (historyIsLarge() && !deleted) {
