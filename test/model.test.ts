@@ -356,7 +356,10 @@ async function explainRow(row: { messageId: string; endpointId: string; tenantId
   parts.push(
     `lifecycle events: ${(lifecycleHistory?.events ?? [])
       .slice(-12)
-      .map((e) => `${e.eventType} ${e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.workflowExecutionSignaledEventAttributes?.signalName ?? ''}${e.workflowTaskFailedEventAttributes?.failure?.message ?? ''}${e.activityTaskFailedEventAttributes?.failure?.message ?? ''}`)
+      .map(
+        (e) =>
+          `${e.eventType} ${e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.workflowExecutionSignaledEventAttributes?.signalName ?? ''}${e.workflowTaskFailedEventAttributes?.failure?.message ?? ''}${e.activityTaskFailedEventAttributes?.failure?.message ?? ''}`,
+      )
       .join(', ')}`,
   );
   const events = await stack.mongo.collections.endpointEvents.find({ endpointId: row.endpointId }).toArray();

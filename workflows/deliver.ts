@@ -131,7 +131,8 @@ async function attemptUntilEnded(args: DeliverToEndpointArgs): Promise<DeliveryR
         // A run that took the delivery over (a resend, a recovery, a redelivery) does not know whether
         // the run before it raised on_failure: it reports the recovery, which the endpoint's workflow
         // ignores for a message it does not hold as failing (found by the model test, seed 998862314).
-        if (raisedFailure || (args.claimParked && patched(TAKEOVER_REPORTS_RECOVERY))) await tell({ type: 'deliveryRecovered', messageId, attempts, ...seqOf(outcome) });
+        if (raisedFailure || (args.claimParked && patched(TAKEOVER_REPORTS_RECOVERY)))
+          await tell({ type: 'deliveryRecovered', messageId, attempts, ...seqOf(outcome) });
         return ended('SUCCEEDED', attempts);
       case 'parked':
         return ended('PARKED', number);

@@ -1,4 +1,12 @@
-import { ACKNOWLEDGED_KEPT, ACKNOWLEDGED_KEPT_MS, applyLifecycleInput, initialLifecycleState, type LifecycleInput, type LifecycleState, type RaisedEvent } from '../../workflows/endpoint-lifecycle';
+import {
+  ACKNOWLEDGED_KEPT,
+  ACKNOWLEDGED_KEPT_MS,
+  applyLifecycleInput,
+  initialLifecycleState,
+  type LifecycleInput,
+  type LifecycleState,
+  type RaisedEvent,
+} from '../../workflows/endpoint-lifecycle';
 
 function run(inputs: LifecycleInput[], start: LifecycleState = initialLifecycleState()) {
   let state = start;
