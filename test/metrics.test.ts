@@ -112,10 +112,12 @@ async function measure(expectedLifecycle: number): Promise<{ settled: { status: 
       const s = snapshot(await workerMetrics());
       const raised = s['lifecycle.on_deactivation']! - before['lifecycle.on_deactivation']!;
       const notified = s['notifications.ops.sent']! - before['notifications.ops.sent']!;
-      return raised >= expectedLifecycle && notified >= expectedLifecycle ? s : undefined;
+      // The attempt's metrics are recorded after its row is written, which is what settled saw.
+      const timed = s['attemptDuration.count']! - before['attemptDuration.count']!;
+      return raised >= expectedLifecycle && notified >= expectedLifecycle && timed >= settled.attempts ? s : undefined;
     },
     20_000,
-    'lifecycle events to be counted and notified',
+    'attempts and lifecycle events to be counted and notified',
   );
   return { settled, change: withNotificationsAtLeastOnce(delta(before, after)) };
 }
