@@ -171,10 +171,15 @@ export function createMaintenanceActivities({ store, temporal, taskQueue, log }:
         let state: LifecycleState;
         if (!description || description.status.name !== 'RUNNING') {
           // Lost: resume it from what MongoDB recorded, numbering new events after the recorded ones.
-          state = recordedLifecycleState(endpoint, await store.endpointEvents.countLifecycle(endpoint._id));
+          state = await recordedLifecycleState(store, endpoint);
           if (await startEndpointWorkflow(temporal, taskQueue, endpoint, state)) {
             counts.endpointWorkflowsStarted += 1;
             repaired('endpoint workflow started', { endpointId: endpoint._id, status: state.status });
+          }
+          // A FAILING endpoint with no failing delivery left resumes ACTIVE: MongoDB is told.
+          if (state.status !== endpoint.status && (await store.endpoints.correctLifecycleStatus(endpoint, state))) {
+            counts.endpointStatusesCorrected += 1;
+            repaired('endpoint status corrected from its resumed workflow', { endpointId: endpoint._id, from: endpoint.status, to: state.status });
           }
         } else {
           state = await handle.query(lifecycleStateQuery);

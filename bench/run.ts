@@ -33,7 +33,19 @@ const CONCURRENCY = 50;
 const LIVE_SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? (QUICK ? 200 : 1000));
 /** BENCH_ONLY=growth: only the growth of the store (section 5), e.g. to compare FerretDB builds. */
 const GROWTH_ONLY = process.env.BENCH_ONLY === 'growth';
-const GROWTH_LEVELS = (process.env.BENCH_GROWTH ?? (QUICK ? '10000' : '10000,100000')).split(',').filter(Boolean).map(Number);
+/**
+ * BENCH_ONLY=floor: only the burst (split and one process) and the two raw Temporal baselines, the
+ * figures of the ratios, in about two minutes: to compare builds back to back.
+ */
+const FLOOR_ONLY = process.env.BENCH_ONLY === 'floor';
+/**
+ * BENCH_CPU_PROFILE=<dir>: the Hookflow processes run with `--cpu-prof` and write V8 CPU profiles there
+ * when they stop; `npx tsx bench/profile-top.ts <dir>` prints where their time went.
+ */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ? path.resolve(process.env.BENCH_CPU_PROFILE) : undefined;
+const profileEnv = (name: string): Record<string, string> =>
+  CPU_PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(CPU_PROFILE_DIR, name)}` } : {};
+const GROWTH_LEVELS = FLOOR_ONLY ? [] : (process.env.BENCH_GROWTH ?? (QUICK ? '10000' : '10000,100000')).split(',').filter(Boolean).map(Number);
 /** No section waits longer than this for its deliveries. */
 const SECTION_TIMEOUT_MS = 600_000;
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -314,6 +326,7 @@ async function main(): Promise<void> {
       HOOKFLOW_SDK_METRICS_PORT: String(metricsPorts.sdk),
       // One key holds the live section's 1,000 subscriptions.
       HOOKFLOW_MAX_SUBSCRIPTIONS_PER_KEY: String(Math.max(100, LIVE_SUBSCRIPTIONS)),
+      ...profileEnv('split'),
     },
   });
   const bench = new Bench(hookflow, servers);
@@ -344,6 +357,29 @@ async function main(): Promise<void> {
     row('  CPU, share of one core', cpuText(r.cpu));
     row('  CPU ms per delivered message', cpuMsText(r.cpuMsPerMessage));
   };
+  // 4: the machine's limits in the same run: the two raw Temporal baselines.
+  const baselines = async (burst: ThroughputResult) => {
+    say(`raw Temporal, naive: ${MESSAGES} trivial workflows with one activity`);
+    const raw = await rawTemporal(servers, MESSAGES, 'naive', () => bench.readings());
+    results.rawTemporal = raw;
+    results.ratioToRawTemporal = burst.messagesPerSecond / raw.workflowsPerSecond;
+    save();
+    row('raw Temporal, naive (activity)', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
+    row('  CPU, share of one core', cpuText(raw.cpu, true));
+    row('  CPU ms per workflow', cpuMsText(raw.cpuMsPerMessage, true));
+    say(`raw Temporal, best: ${MESSAGES} trivial workflows with one local activity, started eagerly`);
+    const best = await rawTemporal(servers, MESSAGES, 'best', () => bench.readings());
+    results.rawTemporalBest = best;
+    results.ratioToRawTemporalBest = burst.messagesPerSecond / best.workflowsPerSecond;
+    save();
+    row(
+      'raw Temporal, best (local, eager)',
+      `${best.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/best ${(results.ratioToRawTemporalBest as number).toFixed(2)}  (${best.eagerlyStarted}/${MESSAGES} started eagerly)`,
+    );
+    row('  CPU, share of one core', cpuText(best.cpu, true));
+    row('  CPU ms per workflow', cpuMsText(best.cpuMsPerMessage, true));
+  };
+
   // Sections 1 to 4: throughput, latency and the baselines.
   const throughputSections = async () => {
     // 1, 2 and 3: a burst at 50 clients gives ingest latency, the maximum delivered rate and end to end at it.
@@ -359,7 +395,10 @@ async function main(): Promise<void> {
 
     // The same burst on `npm start`'s shape: the API and the worker in one process, message workflows
     // started eagerly on the worker's connection. Its `api` CPU is the whole process's.
-    const oneShape = await startHookflow(servers, { shape: 'one', env: { HOOKFLOW_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'hookflow-bench-one-')) } });
+    const oneShape = await startHookflow(servers, {
+      shape: 'one',
+      env: { HOOKFLOW_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'hookflow-bench-one-')), ...profileEnv('one') },
+    });
     try {
       const oneProcess = await new Bench(oneShape, servers).throughput('oneProcess', { messages: MESSAGES, fanOut: 1, payloadBytes: 1024 });
       results.oneProcess = oneProcess;
@@ -372,6 +411,7 @@ async function main(): Promise<void> {
     } finally {
       await oneShape.stop();
     }
+    if (FLOOR_ONLY) return baselines(burst);
 
     // The cost of metrics: the same burst on a Hookflow that records none (HOOKFLOW_METRICS=false, no SDK
     // exporter) and on the one that records them while it is scraped every 5 s (Prometheus's default is
@@ -529,26 +569,7 @@ async function main(): Promise<void> {
       deliveredRow(name, fanOut[key]);
     }
 
-    // 4: the machine's limits in the same run.
-    say(`raw Temporal, naive: ${MESSAGES} trivial workflows with one activity`);
-    const raw = await rawTemporal(servers, MESSAGES, 'naive', () => bench.readings());
-    results.rawTemporal = raw;
-    results.ratioToRawTemporal = burst.messagesPerSecond / raw.workflowsPerSecond;
-    save();
-    row('raw Temporal, naive (activity)', `${raw.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/raw ${(results.ratioToRawTemporal as number).toFixed(2)}`);
-    row('  CPU, share of one core', cpuText(raw.cpu, true));
-    row('  CPU ms per workflow', cpuMsText(raw.cpuMsPerMessage, true));
-    say(`raw Temporal, best: ${MESSAGES} trivial workflows with one local activity, started eagerly`);
-    const best = await rawTemporal(servers, MESSAGES, 'best', () => bench.readings());
-    results.rawTemporalBest = best;
-    results.ratioToRawTemporalBest = burst.messagesPerSecond / best.workflowsPerSecond;
-    save();
-    row(
-      'raw Temporal, best (local, eager)',
-      `${best.workflowsPerSecond.toFixed(1)} wf/s  → Hookflow/best ${(results.ratioToRawTemporalBest as number).toFixed(2)}  (${best.eagerlyStarted}/${MESSAGES} started eagerly)`,
-    );
-    row('  CPU, share of one core', cpuText(best.cpu, true));
-    row('  CPU ms per workflow', cpuMsText(best.cpuMsPerMessage, true));
+    await baselines(burst);
     say(`raw HTTP: ${MESSAGES * 5} POSTs`);
     const http = await rawHttp(MESSAGES * 5);
     results.rawHttp = http;

@@ -41,7 +41,7 @@ export function createEndpointService({ db, secretBox, urlPolicy, rotationOverla
     try {
       await run().catch(async (error) => {
         if (!(error instanceof WorkflowNotFoundError)) throw error;
-        await startEndpointWorkflow(temporal, taskQueue, endpoint, recordedLifecycleState(endpoint, await store.endpointEvents.countLifecycle(endpoint._id)));
+        await startEndpointWorkflow(temporal, taskQueue, endpoint, await recordedLifecycleState(store, endpoint));
         return run();
       });
     } catch (error) {

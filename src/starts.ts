@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { EndpointDoc, MessageDoc } from './db/types';
+import type { Store } from './store';
 import { recordWorkflowStart } from './observability/metrics';
 import { endpointWorkflowId, enqueueSignal, proceedSignal, redeliverSignal, redeliverWorkflowId, sequenceFinishedSignal } from '../workflows/definitions';
 import type { DeliverMessageInput } from '../workflows/delivery-types';
@@ -139,19 +140,44 @@ export async function finishKeyedMessage(temporal: Client, tenantId: string, ord
   }
 }
 
-/** Starts an endpoint's lifecycle workflow unless it runs; `state` resumes one that was lost. */
+/** How many failing deliveries a resumed endpoint workflow takes back at most. */
+const RESUMED_FAILING_LIMIT = 1000;
+
 /**
  * The lifecycle state MongoDB recorded for an endpoint, from which a lost endpoint workflow resumes:
- * `eventCount` is the number of lifecycle events recorded, so that new events are numbered after them.
+ * its status and times, the number of lifecycle events recorded (new events are numbered after them),
+ * and, for a `FAILING` endpoint, the deliveries that are failing, so that their recovery makes it
+ * `ACTIVE` again. Those are the rows in `FAILING`, the rows in flight (`PENDING`) whose attempt is past
+ * the endpoint's `retriesUntilFailure`, and `recovering`: the message whose recovery report finds the
+ * workflow gone (its row already says `SUCCEEDED`). A `FAILING` endpoint with none of them resumes
+ * `ACTIVE`: nothing is left whose recovery could clear it.
  */
-export const recordedLifecycleState = (endpoint: EndpointDoc, eventCount: number): LifecycleState => ({
-  status: endpoint.status,
-  failing: {},
-  failingSince: endpoint.failingSince?.getTime() ?? null,
-  disabledAt: endpoint.disabledAt?.getTime() ?? null,
-  eventCount,
-});
+export async function recordedLifecycleState(store: Store, endpoint: EndpointDoc, recovering?: string): Promise<LifecycleState> {
+  const [eventCount, failingRows] = await Promise.all([
+    store.endpointEvents.countLifecycle(endpoint._id),
+    endpoint.status === 'FAILING'
+      ? store.deliveries.listFailing(endpoint._id, endpoint.retryPolicy.retriesUntilFailure, RESUMED_FAILING_LIMIT)
+      : Promise.resolve([]),
+  ]);
+  const error = 'failing when its endpoint workflow resumed';
+  const failing: LifecycleState['failing'] = Object.fromEntries(
+    failingRows.map((row) => [row.messageId, { since: (row.lastAttemptAt ?? row.updatedAt).getTime(), attempts: row.attemptCount, error }]),
+  );
+  if (endpoint.status === 'FAILING' && recovering && !failing[recovering]) {
+    failing[recovering] = { since: endpoint.failingSince?.getTime() ?? endpoint.updatedAt.getTime(), attempts: 0, error };
+  }
+  const stillFailing = endpoint.status === 'FAILING' && Object.keys(failing).length > 0;
+  return {
+    status: endpoint.status === 'FAILING' && !stillFailing ? 'ACTIVE' : endpoint.status,
+    failing,
+    failingSince: stillFailing ? (endpoint.failingSince?.getTime() ?? null) : null,
+    disabledAt: endpoint.disabledAt?.getTime() ?? null,
+    eventCount,
+    acknowledged: {},
+  };
+}
 
+/** Starts an endpoint's lifecycle workflow unless it runs; `state` resumes one that was lost. */
 export function startEndpointWorkflow(temporal: Client, taskQueue: string, endpoint: EndpointDoc, state?: LifecycleState): Promise<boolean> {
   return once(
     temporal.workflow.start('endpointLifecycle', {

@@ -432,3 +432,47 @@ test('a failing delivery taken over by resendMessage and acknowledged raises on_
   const original = await stack.temporal.workflow.getHandle(`deliver-${messageId}`).result();
   expect(original.deliveries[0].status).toBe('SUPERSEDED');
 });
+
+describe('a lost endpoint workflow resumes with its failing deliveries, so that their recovery makes the endpoint ACTIVE again', () => {
+  const SLOW_RETRIES = { retriesUntilFailure: 1, maxRetries: 10, initialIntervalMs: 2_000, backoffCoefficient: 1, maxIntervalMs: 2_000, jitter: 0 };
+  const events = async (id: string) =>
+    (await ok('query ($id: ID!) { endpoint(id: $id) { events { id kind messageId } } }', { id })).endpoint.events.map(
+      (e: { id: string; kind: string; messageId: string }) => ({ ...e, id: e.id.slice(e.id.lastIndexOf(':') + 1) }),
+    );
+
+  async function failingEndpointWithLostWorkflow() {
+    const state = { failing: true };
+    const r = await receiver((req, i, res) => answer(state.failing ? 500 : 202)(req, i, res));
+    const endpointId = await createEndpoint({ url: r.url, retryPolicy: SLOW_RETRIES });
+    const messageId = await send({ eventType: 'a.b', payload: {} });
+    await eventually(async () => (await endpointStatus(endpointId)) === 'FAILING' || undefined, 15_000, 'FAILING');
+    await stack.temporal.workflow.getHandle(endpointWorkflowId(endpointId)).terminate('test: lose the lifecycle workflow');
+    return { state, endpointId, messageId };
+  }
+
+  test('started again by maintenance', async () => {
+    const { state, endpointId, messageId } = await failingEndpointWithLostWorkflow();
+    const report = await stack.runMaintenance({ asOf: Date.now() });
+    expect(report.counts.endpointWorkflowsStarted).toBe(1);
+    const resumed = await stack.temporal.workflow.getHandle(endpointWorkflowId(endpointId)).query(lifecycleStateQuery);
+    expect(resumed).toMatchObject({ status: 'FAILING', eventCount: 1 });
+    expect(Object.keys(resumed.failing)).toEqual([messageId]);
+    state.failing = false;
+    await eventually(async () => (await endpointStatus(endpointId)) === 'ACTIVE' || undefined, 15_000, 'ACTIVE');
+    expect(await events(endpointId)).toEqual([
+      { id: '1', kind: 'ON_FAILURE', messageId },
+      { id: '2', kind: 'ON_FAILURE_RECOVERED', messageId },
+    ]);
+  });
+
+  test("started again by the delivery's recovery report", async () => {
+    const { state, endpointId, messageId } = await failingEndpointWithLostWorkflow();
+    state.failing = false;
+    await eventually(async () => (await deliveryRow(messageId, endpointId))?.status === 'SUCCEEDED' || undefined, 15_000, 'SUCCEEDED');
+    await eventually(async () => (await endpointStatus(endpointId)) === 'ACTIVE' || undefined, 15_000, 'ACTIVE');
+    expect(await events(endpointId)).toEqual([
+      { id: '1', kind: 'ON_FAILURE', messageId },
+      { id: '2', kind: 'ON_FAILURE_RECOVERED', messageId },
+    ]);
+  });
+});

@@ -149,6 +149,22 @@ export function createDeliveryStore(deliveries: Collection<DeliveryDoc>, now: ()
         .toArray();
     },
 
+    /**
+     * A resumed endpoint workflow's failing deliveries: the rows in `FAILING`, and those in flight
+     * (`PENDING`, set as an attempt starts) on an attempt past `retriesUntilFailure`.
+     */
+    async listFailing(endpointId: string, retriesUntilFailure: number, limit: number): Promise<DeliveryDoc[]> {
+      const projection = { messageId: 1, attemptCount: 1, lastAttemptAt: 1, updatedAt: 1 };
+      const [failing, inFlight] = await Promise.all([
+        deliveries.find({ endpointId, status: 'FAILING' }, { projection }).limit(limit).toArray(),
+        deliveries
+          .find({ endpointId, status: 'PENDING', attemptCount: { $gt: retriesUntilFailure + 1 } }, { projection })
+          .limit(limit)
+          .toArray(),
+      ]);
+      return [...failing, ...inFlight].slice(0, limit);
+    },
+
     hasParked: async (endpointId: string) => (await deliveries.findOne({ endpointId, status: 'PARKED' }, { projection: { _id: 1 } })) !== null,
 
     /** Reconciliation: a status corrected from what Temporal says, unless the row changed since it was read. */
