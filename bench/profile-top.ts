@@ -76,6 +76,33 @@ function main(): void {
       const fn = `${functionName || '(anonymous)'} ${who}${url ? `:${lineNumber + 1}` : ''}`;
       byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
     }
+    // Inclusive time of the project's own functions (and of each package's entry points into it).
+    const inclusive = new Map<number, number>();
+    const self = selfTimes(profile);
+    const visit = (id: number): number => {
+      const node = byId.get(id)!;
+      const sum = (node.callFrame.functionName === '(idle)' ? 0 : (self.get(id) ?? 0)) + (node.children ?? []).reduce((acc, child) => acc + visit(child), 0);
+      inclusive.set(id, sum);
+      return sum;
+    };
+    visit(profile.nodes[0]!.id);
+    const byProjectFunction = new Map<string, number>();
+    const onStack = new Set<string>();
+    const walk = (id: number) => {
+      const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+      const who = owner(url, functionName);
+      const own = url !== '' && !url.includes('node_modules/') && !url.startsWith('node:');
+      const key = `${functionName || '(anonymous)'} ${who}:${lineNumber + 1}`;
+      // A recursive or re-entered function counts once per stack.
+      const counted = own && !onStack.has(key);
+      if (counted) {
+        byProjectFunction.set(key, (byProjectFunction.get(key) ?? 0) + inclusive.get(id)!);
+        onStack.add(key);
+      }
+      for (const child of byId.get(id)!.children ?? []) walk(child);
+      if (counted) onStack.delete(key);
+    };
+    walk(profile.nodes[0]!.id);
     const wall = (profile.endTime - profile.startTime) / 1000;
     process.stdout.write(
       `\n== ${path.relative(process.cwd(), file)}: ${(total / 1000).toFixed(0)} ms busy, ${(idle / 1000).toFixed(0)} ms idle, ${wall.toFixed(0)} ms profiled\n`,
@@ -84,6 +111,8 @@ function main(): void {
     for (const line of top(byOwner, total, rows)) process.stdout.write(`${line}\n`);
     process.stdout.write('-- self time by function\n');
     for (const line of top(byFunction, total, rows)) process.stdout.write(`${line}\n`);
+    process.stdout.write("-- inclusive time of the project's functions\n");
+    for (const line of top(byProjectFunction, total, rows)) process.stdout.write(`${line}\n`);
   }
 }
 

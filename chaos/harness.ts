@@ -64,7 +64,11 @@ async function restartablePort(): Promise<number> {
 export async function startServers(dir?: string): Promise<Servers> {
   const { HOOKFLOW_CACHE_DIR } = loadConfig({});
   const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
-  const [temporalServer, ferretBinary] = [await ensureTemporalServer(HOOKFLOW_CACHE_DIR, say), await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)];
+  // BENCH_FERRETDB_BINARY: another FerretDB build (an earlier patch set), to compare two in one session.
+  const [temporalServer, ferretBinary] = [
+    await ensureTemporalServer(HOOKFLOW_CACHE_DIR, say),
+    process.env.BENCH_FERRETDB_BINARY ?? (await ensureFerretDb(HOOKFLOW_CACHE_DIR, say)),
+  ];
   const own = dir === undefined;
   const root = dir ?? mkdtempSync(path.join(os.tmpdir(), 'hookflow-chaos-'));
   const [temporalPort, mongoPort] = [await restartablePort(), await restartablePort()];

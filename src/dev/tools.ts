@@ -210,6 +210,39 @@ export const FERRETDB_PATCHES = [
 
 const ferretPatchDir = path.join(ferretLauncherDir, 'patches');
 
+/** The SQLite driver FerretDB v1.24.2 builds with (the launcher's go.mod), patched beside FerretDB. */
+const SQLITE_DRIVER_MODULE = 'modernc.org/sqlite';
+const SQLITE_DRIVER_VERSION = 'v1.32.0';
+const sqlitePatchDir = path.join(ferretLauncherDir, 'sqlite-patches');
+
+/**
+ * 4. The SQLite driver compiles every statement again on each use. The edits below rename its
+ *    `prepareV2` and `finalize`, and tools/ferretdb/sqlite-patches/hookflow_stmtcache.go puts in their
+ *    place a cache of prepared statements per connection (the file says why and how).
+ */
+export const SQLITE_DRIVER_PATCHES = [
+  {
+    file: 'sqlite.go',
+    from: 'func (c *conn) prepareV2(zSQL *uintptr) (pstmt uintptr, err error) {',
+    to: 'func (c *conn) hookflowPrepareV2Uncached(zSQL *uintptr) (pstmt uintptr, err error) {',
+  },
+  {
+    file: 'sqlite.go',
+    from: 'func (c *conn) finalize(pstmt uintptr) error {',
+    to: 'func (c *conn) hookflowFinalizeUncached(pstmt uintptr) error {',
+  },
+  {
+    file: 'sqlite.go',
+    from: '\twriteTimeFormat string\n\tbeginMode       string\n}',
+    to: '\twriteTimeFormat string\n\tbeginMode       string\n\n\t// Hookflow: prepared statements kept for reuse (hookflow_stmtcache.go).\n\thookflowStmts hookflowStmtCache\n}',
+  },
+  {
+    file: 'sqlite.go',
+    from: '\tif c.db != 0 {\n\t\tif err := c.closeV2(c.db); err != nil {',
+    to: '\tif c.db != 0 {\n\t\tc.hookflowCloseStmts()\n\t\tif err := c.closeV2(c.db); err != nil {',
+  },
+];
+
 /** The files under tools/ferretdb/patches/, relative to it: each goes into the module at that path. */
 export function ferretPatchFiles(): string[] {
   return readdirSync(ferretPatchDir, { recursive: true, withFileTypes: true })
@@ -223,8 +256,9 @@ export function ferretDbPath(cacheDir: string, options: { upstream?: boolean } =
   const hash = createHash('sha256');
   for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(path.join(ferretLauncherDir, file)));
   if (!options.upstream) {
-    hash.update(JSON.stringify(FERRETDB_PATCHES));
+    hash.update(JSON.stringify(FERRETDB_PATCHES)).update(JSON.stringify(SQLITE_DRIVER_PATCHES));
     for (const file of ferretPatchFiles()) hash.update(file).update(readFileSync(path.join(ferretPatchDir, file)));
+    for (const file of readdirSync(sqlitePatchDir).sort()) hash.update(file).update(readFileSync(path.join(sqlitePatchDir, file)));
   }
   return path.join(cacheDir, 'bin', `ferretdb-${options.upstream ? 'upstream-' : ''}${hash.digest('hex').slice(0, 12)}`);
 }
@@ -271,9 +305,23 @@ export async function ensureFerretDb(cacheDir: string, progress: Progress, optio
     const patched = path.join(work, 'FerretDB');
     execFileSync('cp', ['-R', source, patched]);
     execFileSync('chmod', ['-R', 'u+w', patched]);
-    if (!options.upstream) applyFerretPatches(patched);
+    let replaces = `replace ${FERRETDB_MODULE} => ${patched}\n`;
+    if (!options.upstream) {
+      applyFerretPatches(patched);
+      const driver = execFileSync('go', ['mod', 'download', '-json', `${SQLITE_DRIVER_MODULE}@${SQLITE_DRIVER_VERSION}`], {
+        cwd: ferretLauncherDir,
+        encoding: 'utf8',
+        env: process.env,
+      });
+      const patchedDriver = path.join(work, 'sqlite');
+      execFileSync('cp', ['-R', JSON.parse(driver).Dir as string, patchedDriver]);
+      execFileSync('chmod', ['-R', 'u+w', patchedDriver]);
+      applyPatches('SQLite driver', patchedDriver, SQLITE_DRIVER_PATCHES);
+      for (const file of readdirSync(sqlitePatchDir)) copyFileSync(path.join(sqlitePatchDir, file), path.join(patchedDriver, file));
+      replaces += `replace ${SQLITE_DRIVER_MODULE} => ${patchedDriver}\n`;
+    }
     const modfile = path.join(work, 'go.mod');
-    writeFileSync(modfile, `${readFileSync(path.join(ferretLauncherDir, 'go.mod'), 'utf8')}\nreplace ${FERRETDB_MODULE} => ${patched}\n`);
+    writeFileSync(modfile, `${readFileSync(path.join(ferretLauncherDir, 'go.mod'), 'utf8')}\n${replaces}`);
     copyFileSync(path.join(ferretLauncherDir, 'go.sum'), path.join(work, 'go.sum'));
     const out = path.join(work, 'ferretdb');
     const what = `FerretDB ${FERRETDB_VERSION} launcher${options.upstream ? ' (upstream, unpatched)' : ''}`;
@@ -287,21 +335,26 @@ export async function ensureFerretDb(cacheDir: string, progress: Progress, optio
 
 /** Applies FERRETDB_PATCHES and copies the patch files into a writable copy of the FerretDB module. */
 export function applyFerretPatches(moduleDir: string): void {
-  for (const patch of FERRETDB_PATCHES) {
-    const file = path.join(moduleDir, patch.file);
-    const text = readFileSync(file, 'utf8');
-    if (text.split(patch.from).length !== 2) throw new Error(`FerretDB patch does not apply: ${patch.file} does not hold ${patch.from} exactly once`);
-    chmodSync(file, 0o644);
-    writeFileSync(
-      file,
-      text.replace(patch.from, () => patch.to),
-    );
-  }
+  applyPatches('FerretDB', moduleDir, FERRETDB_PATCHES);
   for (const file of ferretPatchFiles()) {
     const target = path.join(moduleDir, file);
     if (existsSync(target)) throw new Error(`FerretDB patch file ${file} would replace an upstream file`);
     mkdirSync(path.dirname(target), { recursive: true });
     copyFileSync(path.join(ferretPatchDir, file), target);
+  }
+}
+
+/** Applies text edits to a writable copy of a Go module; each `from` must occur exactly once. */
+function applyPatches(what: string, moduleDir: string, patches: { file: string; from: string; to: string }[]): void {
+  for (const patch of patches) {
+    const file = path.join(moduleDir, patch.file);
+    const text = readFileSync(file, 'utf8');
+    if (text.split(patch.from).length !== 2) throw new Error(`${what} patch does not apply: ${patch.file} does not hold ${patch.from} exactly once`);
+    chmodSync(file, 0o644);
+    writeFileSync(
+      file,
+      text.replace(patch.from, () => patch.to),
+    );
   }
 }
 

@@ -7,6 +7,7 @@ import {
   ensureTemporalLauncher,
   FERRETDB_PATCHES,
   ferretDbPath,
+  SQLITE_DRIVER_PATCHES,
   ferretPatchFiles,
   TEMPORAL_LAUNCHER_GOTOOLCHAIN,
   temporalCliPath,
@@ -36,6 +37,11 @@ describe('the Go tool cache', () => {
       writeFileSync(target, `package upstream\n\n${texts.join('\n\n')}\n`);
       chmodSync(target, 0o444);
     }
+    // The same for the SQLite driver FerretDB builds with.
+    const fakeDriver = path.join(root, 'modcache', 'sqlite@v1.32.0');
+    mkdirSync(fakeDriver, { recursive: true });
+    writeFileSync(path.join(fakeDriver, 'sqlite.go'), `package sqlite\n\n${SQLITE_DRIVER_PATCHES.map((p) => p.from).join('\n\n')}\n`);
+    chmodSync(path.join(fakeDriver, 'sqlite.go'), 0o444);
     const go = path.join(fakeBin, 'go');
     writeFileSync(
       go,
@@ -44,12 +50,15 @@ describe('the Go tool cache', () => {
         `echo "$@" >> "${path.join(root, 'go-calls.log')}"`,
         'echo "github.com/example/compiled" >&2',
         'if [ "$1" = install ]; then echo built > "$GOBIN/temporal"; exit 0; fi',
+        `if [ "$1" = mod ] && echo "$@" | grep -q modernc.org/sqlite; then echo '{"Path": "modernc.org/sqlite", "Dir": "${fakeDriver}"}'; exit 0; fi`,
         `if [ "$1" = mod ]; then echo '{"Path": "github.com/FerretDB/FerretDB", "Dir": "${fakeModule}"}'; exit 0; fi`,
         // The build must see the patched copy through a replace in the go.mod it is given.
         `echo "GOTOOLCHAIN=$GOTOOLCHAIN" >> "${path.join(root, 'go-env.log')}"`,
         'if [ "$1" = build ] && echo "$@" | grep -q -- -modfile; then modfile=$(echo "$@" | sed -n "s/.*-modfile \\([^ ]*\\).*/\\1/p"); dir=$(sed -n "s/^replace github.com\\/FerretDB\\/FerretDB => //p" "$modfile"); cp -R "$dir" "' +
           path.join(root, 'built-from') +
-          '"; fi',
+          '"; driver=$(sed -n "s/^replace modernc.org\\/sqlite => //p" "$modfile"); if [ -n "$driver" ]; then cp -R "$driver" "' +
+          path.join(root, 'built-driver') +
+          '"; fi; fi',
         'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then echo built > "$2"; exit 0; fi; shift; done',
         'exit 1',
       ].join('\n'),
@@ -84,11 +93,18 @@ describe('the Go tool cache', () => {
       expect(readFileSync(path.join(builtFrom, file), 'utf8')).toBe(readFileSync(path.join('tools/ferretdb/patches', file), 'utf8'));
     expect(readFileSync(path.join(root, 'modcache', 'FerretDB@v1.24.2', 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`"->'$._id'"`);
 
+    // And with its SQLite driver patched: every edit made, the statement cache added.
+    const builtDriver = path.join(root, 'built-driver');
+    for (const patch of SQLITE_DRIVER_PATCHES) expect(readFileSync(path.join(builtDriver, patch.file), 'utf8')).toContain(patch.to);
+    expect(readFileSync(path.join(builtDriver, 'hookflow_stmtcache.go'), 'utf8')).toBe(
+      readFileSync('tools/ferretdb/sqlite-patches/hookflow_stmtcache.go', 'utf8'),
+    );
+
     const calls = readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n');
-    expect(calls).toHaveLength(3);
+    expect(calls).toHaveLength(4);
     await ensureTemporalCli(cache, () => undefined);
     await ensureFerretDb(cache, () => undefined);
-    expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(3);
+    expect(readFileSync(path.join(root, 'go-calls.log'), 'utf8').trim().split('\n')).toHaveLength(4);
     // No temporary build output is left behind.
     expect(existsSync(path.join(cache, 'tmp')) ? readdirSync(path.join(cache, 'tmp')) : []).toEqual([]);
   });
@@ -100,6 +116,7 @@ describe('the Go tool cache', () => {
     expect(upstream).not.toBe(ferretDbPath(cache));
     expect(readFileSync(path.join(root, 'built-from', 'internal/backends/sqlite/metadata/metadata.go'), 'utf8')).toContain(`"->'$._id'"`);
     expect(existsSync(path.join(root, 'built-from', ferretPatchFiles()[0]!))).toBe(false);
+    expect(existsSync(path.join(root, 'built-driver'))).toBe(false);
   });
 
   test('the Temporal server launcher is built with the Go toolchain it needs, once', async () => {

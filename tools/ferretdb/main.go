@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -62,6 +63,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// HOOKFLOW_FERRETDB_CPU_PROFILE=<file>: a Go CPU profile of the whole run, written when it stops
+	// (`go tool pprof -top <file>`); the bench uses it to see where FerretDB's time goes.
+	if file := os.Getenv("HOOKFLOW_FERRETDB_CPU_PROFILE"); file != "" {
+		out, err := os.Create(file)
+		if err != nil {
+			fail("cannot create the CPU profile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			fail("cannot start the CPU profile: %v", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = out.Close()
+		}()
+	}
+
 	done := make(chan error, 1)
 	go func() { done <- db.Run(ctx) }()
 
@@ -69,6 +86,7 @@ func main() {
 	fmt.Printf("ferretdb ready %s\n", db.MongoDBURI())
 
 	if err := <-done; err != nil {
+		pprof.StopCPUProfile()
 		fail("%v", err)
 	}
 }
