@@ -384,4 +384,43 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     expect(deletedCounts[0]![2]).toBe(0);
     expect(await compare('messages', [...hookflowQueries(docs), ...randomQueries(60, SEED + 3)])).toEqual([]);
   });
+
+  test("the driver's kept statements answer the same: after a failed write, with a cursor open, across a dropped collection and a new index", async () => {
+    const outcomes: string[][] = [];
+    for (const ferret of [patched, upstream]) {
+      const seen: string[] = [];
+      const note = (value: unknown) => seen.push(EJSON.stringify(value, { relaxed: false }));
+      const reuse = ferret.db.collection<Document>('reuse');
+      const rows = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ _id: `r_${i}`, tag, n: new Int32(i) }));
+      await reuse.insertMany(rows(40, 'first'));
+      for (let i = 0; i < 5; i++) {
+        note(await reuse.findOne({ _id: `r_${i}` }));
+        note((await reuse.updateOne({ _id: `r_${i}` }, { $set: { seen: new Int32(i) } })).modifiedCount);
+      }
+      // A duplicate key fails the insert's statement; the same statement then inserts.
+      note(
+        await reuse.insertOne({ _id: 'r_1', tag: 'dup' }).then(
+          () => 'inserted',
+          (error: { code?: number }) => error.code,
+        ),
+      );
+      note((await reuse.insertOne({ _id: 'r_new', tag: 'after' })).insertedId);
+      // A cursor left open on a query while the same query runs to the end, then read on.
+      const open = reuse.find({}, { batchSize: 3 }).sort({ _id: 1 });
+      note(await open.next());
+      note(await reuse.find({}).sort({ _id: 1 }).toArray());
+      note(await open.toArray());
+      // The collection dropped and created again, and an index added: the same texts find the new rows.
+      await reuse.drop();
+      await reuse.insertMany(rows(10, 'second'));
+      note(await reuse.findOne({ _id: 'r_3' }));
+      await reuse.createIndex({ tag: 1, n: -1 });
+      note(await reuse.find({ tag: 'second' }).sort({ n: -1 }).limit(3).toArray());
+      note((await reuse.updateOne({ _id: 'r_4' }, { $set: { seen: new Int32(4) } })).modifiedCount);
+      note(await reuse.findOne({ _id: 'r_4' }));
+      outcomes.push(seen);
+    }
+    expect(outcomes[0]).toEqual(outcomes[1]);
+    expect(outcomes[0]!.filter((o) => o.includes('"tag":"second"')).length).toBeGreaterThan(0);
+  });
 });
