@@ -103,6 +103,11 @@ const schema = z
     // Activities one worker runs at once. Each attempt writes to MongoDB; on FerretDB over SQLite (one
     // writer at a time) more of them only queue for its lock and starve the API's inserts.
     HOOKFLOW_WORKER_MAX_ACTIVITIES: positiveInt.default(20),
+    /** Temporal's 5 s deadlock detection on every call into the workflow sandbox: off, for what it costs (src/worker.ts). */
+    HOOKFLOW_WORKFLOW_WATCHDOG: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
     /** `npm start` (API and worker in one process): start message workflows with eager workflow start. */
     HOOKFLOW_EAGER_START: z
       .enum(['true', 'false'])

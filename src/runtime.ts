@@ -131,6 +131,7 @@ export async function startWorkerPart(
     deliveryTimeoutMs: config.HOOKFLOW_DELIVERY_TIMEOUT_MS,
     responseBodyLimit: config.HOOKFLOW_RESPONSE_BODY_LIMIT,
     workflowBundle: await loadWorkflowBundle(config.HOOKFLOW_CACHE_DIR, log, { tracing: tracing.enabled }),
+    workflowWatchdog: config.HOOKFLOW_WORKFLOW_WATCHDOG,
   });
   const running = worker.run();
   running.catch((error) => log.fatal({ err: error }, 'worker stopped'));

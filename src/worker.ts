@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerOptions as WorkerCreateOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import type { CompiledWorkerOptions } from '@temporalio/worker/lib/worker-options';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { Collections } from './db/mongo';
@@ -28,6 +29,26 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Tracing's interceptors and workflow span sink (src/observability/tracing.ts); the bundle must be the traced one. */
   tracing?: Pick<WorkerCreateOptions, 'interceptors' | 'sinks'>;
+  /**
+   * Temporal's deadlock detection: every call into the workflow sandbox runs under a 5 s watchdog
+   * (`isolateExecutionTimeout`). Off, the calls run without one (HOOKFLOW_WORKFLOW_WATCHDOG).
+   */
+  workflowWatchdog?: boolean;
+}
+
+/**
+ * A worker whose calls into the workflow sandbox run without Node's vm timeout. With a timeout, Node
+ * starts a watchdog thread for each call and joins it after (about 250 µs of CPU a call here, measured
+ * alone, against under 1 µs without), and the SDK makes several calls per activation. Without it, a
+ * workflow that never yields would hold its worker thread instead of failing its task after 5 s: the
+ * workflows are Hookflow's own code, each activation does little, and the model test runs them all.
+ */
+class UnwatchedWorker extends Worker {
+  protected static override createWorkflowCreator(...[bundle, options, logger]: Parameters<typeof Worker.createWorkflowCreator>) {
+    // `timeout: undefined` is what makes Node's vm run a script without a watchdog.
+    const unwatched: CompiledWorkerOptions = { ...options, isolateExecutionTimeoutMs: undefined as unknown as number };
+    return super.createWorkflowCreator(bundle, unwatched, logger);
+  }
 }
 
 export async function createWorker(options: WorkerOptions): Promise<Worker> {
@@ -46,7 +67,7 @@ export async function createWorker(options: WorkerOptions): Promise<Worker> {
     taskQueue: options.taskQueue,
     log: options.log.child({ component: 'activities' }),
   });
-  return Worker.create({
+  return (options.workflowWatchdog === false ? UnwatchedWorker : Worker).create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,

@@ -390,7 +390,7 @@ describe('FerretDB pushdown returns what upstream FerretDB returns', () => {
     for (const ferret of [patched, upstream]) {
       const seen: string[] = [];
       const note = (value: unknown) => seen.push(EJSON.stringify(value, { relaxed: false }));
-      const reuse = ferret.db.collection<Document>('reuse');
+      const reuse = ferret.db.collection<{ _id: string; [field: string]: unknown }>('reuse');
       const rows = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ _id: `r_${i}`, tag, n: new Int32(i) }));
       await reuse.insertMany(rows(40, 'first'));
       for (let i = 0; i < 5; i++) {

@@ -10,7 +10,8 @@ import { recordHistory } from './helpers/histories';
 let stack: TestStack;
 let receiver: Receiver;
 beforeAll(async () => {
-  stack = await startStack();
+  // Temporal's deadlock detection on, as HOOKFLOW_WORKFLOW_WATCHDOG=true sets it; every other test runs the default (off).
+  stack = await startStack({ env: { HOOKFLOW_WORKFLOW_WATCHDOG: 'true' } });
   receiver = await startReceiver();
 });
 afterAll(async () => {

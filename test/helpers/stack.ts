@@ -113,6 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       log,
       deliveryTimeoutMs: options.deliveryTimeoutMs ?? 15_000,
       responseBodyLimit: 4096,
+      workflowWatchdog: config.HOOKFLOW_WORKFLOW_WATCHDOG,
       workflowBundle: { codePath: options.tracing?.workflowBundlePath ?? process.env.TEST_WORKFLOW_BUNDLE! },
       ...(options.tracing ? { tracing: options.tracing.tracing.workerOptions } : {}),
     });
