@@ -296,28 +296,13 @@ export async function ensureFerretDb(cacheDir: string, progress: Progress, optio
   const work = mkdtempSync(path.join(ensureDir(path.join(cacheDir, 'tmp')), 'ferretdb-'));
   try {
     progress(`fetching FerretDB ${FERRETDB_VERSION} sources…`);
-    const download = execFileSync('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${FERRETDB_VERSION}`], {
-      cwd: ferretLauncherDir,
-      encoding: 'utf8',
-      env: process.env,
-    });
-    const source = JSON.parse(download).Dir as string;
-    const patched = path.join(work, 'FerretDB');
-    execFileSync('cp', ['-R', source, patched]);
-    execFileSync('chmod', ['-R', 'u+w', patched]);
+    const patched = writableModuleCopy(FERRETDB_MODULE, FERRETDB_VERSION, path.join(work, 'FerretDB'));
     let replaces = `replace ${FERRETDB_MODULE} => ${patched}\n`;
     if (!options.upstream) {
       applyFerretPatches(patched);
-      const driver = execFileSync('go', ['mod', 'download', '-json', `${SQLITE_DRIVER_MODULE}@${SQLITE_DRIVER_VERSION}`], {
-        cwd: ferretLauncherDir,
-        encoding: 'utf8',
-        env: process.env,
-      });
-      const patchedDriver = path.join(work, 'sqlite');
-      execFileSync('cp', ['-R', JSON.parse(driver).Dir as string, patchedDriver]);
-      execFileSync('chmod', ['-R', 'u+w', patchedDriver]);
+      const patchedDriver = writableModuleCopy(SQLITE_DRIVER_MODULE, SQLITE_DRIVER_VERSION, path.join(work, 'sqlite'));
       applyPatches('SQLite driver', patchedDriver, SQLITE_DRIVER_PATCHES);
-      for (const file of readdirSync(sqlitePatchDir)) copyFileSync(path.join(sqlitePatchDir, file), path.join(patchedDriver, file));
+      addPatchFiles('SQLite driver', sqlitePatchDir, readdirSync(sqlitePatchDir), patchedDriver);
       replaces += `replace ${SQLITE_DRIVER_MODULE} => ${patchedDriver}\n`;
     }
     const modfile = path.join(work, 'go.mod');
@@ -336,11 +321,24 @@ export async function ensureFerretDb(cacheDir: string, progress: Progress, optio
 /** Applies FERRETDB_PATCHES and copies the patch files into a writable copy of the FerretDB module. */
 export function applyFerretPatches(moduleDir: string): void {
   applyPatches('FerretDB', moduleDir, FERRETDB_PATCHES);
-  for (const file of ferretPatchFiles()) {
+  addPatchFiles('FerretDB', ferretPatchDir, ferretPatchFiles(), moduleDir);
+}
+
+/** A writable copy at `target` of a module version from Go's module cache (which keeps it read-only). */
+function writableModuleCopy(module: string, version: string, target: string): string {
+  const download = execFileSync('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd: ferretLauncherDir, encoding: 'utf8', env: process.env });
+  execFileSync('cp', ['-R', JSON.parse(download).Dir as string, target]);
+  execFileSync('chmod', ['-R', 'u+w', target]);
+  return target;
+}
+
+/** Copies patch files (paths relative to `fromDir`) into a module; none may replace an upstream file. */
+function addPatchFiles(what: string, fromDir: string, files: string[], moduleDir: string): void {
+  for (const file of files) {
     const target = path.join(moduleDir, file);
-    if (existsSync(target)) throw new Error(`FerretDB patch file ${file} would replace an upstream file`);
+    if (existsSync(target)) throw new Error(`${what} patch file ${file} would replace an upstream file`);
     mkdirSync(path.dirname(target), { recursive: true });
-    copyFileSync(path.join(ferretPatchDir, file), target);
+    copyFileSync(path.join(fromDir, file), target);
   }
 }
 
